@@ -1,0 +1,91 @@
+"""``python -m exporter PIPELINE [-o OUT.onnx] [--sample FILE] ...``: parse arguments, call the API.
+
+Exit codes: 0 written, 1 parity failure (nothing written unless --force), 2 bad input (file,
+options, unsupported or unfitted step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from exporter.errors import ExportError, ParityError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter",
+        description="Compile a fitted scikit-learn + PyTorch pipeline into one verified ONNX model.",
+    )
+    parser.add_argument("pipeline", type=Path, help="fitted Pipeline / search CV / estimator (.pkl, .joblib, .skops)")
+    parser.add_argument("-o", "--output", type=Path, help="model path (default: PIPELINE with suffix .onnx)")
+    parser.add_argument("--sample", help="rows to check parity on (.npy or .csv); synthesised when absent")
+    parser.add_argument("--atol", type=float, help="absolute tolerance for every numeric output")
+    parser.add_argument("--rtol", type=float, help="relative tolerance for every numeric output")
+    parser.add_argument("--force", action="store_true", help="write the model even when parity fails")
+    parser.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                        help=".skops only: trust this type (repeatable); unknown types are listed otherwise")
+    parser.add_argument("--path", action="append", default=[], metavar="DIR",
+                        help="add DIR to the import path to unpickle your own classes (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ExportError as exc:
+        if args.debug:
+            raise
+        report = exc.report if isinstance(exc, ParityError) else None
+        _fail(args, str(exc), exc.exit_code, report)
+        return exc.exit_code
+    except Exception as exc:  # a bug or a library failure we did not anticipate: still one line
+        if args.debug:
+            raise
+        _fail(args, f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 2, None)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from exporter.api import export
+    from exporter.load import load_estimator
+    from exporter.parity import DEFAULT_TOLERANCES
+
+    estimator = load_estimator(args.pipeline, trust=args.trust, import_paths=args.path)
+    tolerances = None
+    if args.atol is not None or args.rtol is not None:
+        tolerances = {
+            name: (args.atol if args.atol is not None else atol, args.rtol if args.rtol is not None else rtol)
+            for name, (atol, rtol) in DEFAULT_TOLERANCES.items()
+        }
+    result = export(estimator, sample=args.sample, tolerances=tolerances, force=args.force)
+    out = args.output or args.pipeline.with_suffix(".onnx")
+    result.save(out)
+    if args.json:
+        print(json.dumps({"ok": True, "output": str(out), **result.to_dict()}))
+    else:
+        print(result.summary())
+        if not result.report.passed:
+            print("warning: parity FAILED; written anyway because of --force")
+        print(f"wrote {out}")
+    return 0
+
+
+def _fail(args: argparse.Namespace, message: str, code: int, report: Any) -> None:
+    if args.json:
+        doc = {"ok": False, "exit_code": code, "error": message}
+        if report is not None:
+            doc["parity"] = report.to_dict()
+        print(json.dumps(doc))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""``exporter.export``: load → plan → convert → compose → passes → package → parity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from exporter import compose, package, parity
+from exporter.convert import convert_plan, public_outputs
+from exporter.convert.heads import Head, suggest_head
+from exporter.errors import ParityError
+from exporter.load import unwrap
+from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
+from exporter.plan import Plan, make_plan
+from exporter.registry import load_builtin
+from exporter.schema import coerce_sample, infer_schema, read_sample, synthesize_sample
+
+
+@dataclass
+class ExportResult:
+    """The exported model, the plan it came from, and its parity report."""
+
+    model: onnx.ModelProto
+    report: parity.ParityReport
+    plan: Plan
+    passes: list[PassResult] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return package.read_metadata(self.model)
+
+    def save(self, path: str | Path) -> Path:
+        return package.save(self.model, path)
+
+    def summary(self) -> str:
+        stages = " → ".join(f"{s.kind}({', '.join(n for n, _ in s.steps)})" for s in self.plan.stages)
+        inputs = self.plan.schema
+        shape = (f"{len(inputs.inputs)} column inputs" if inputs.layout == "columns"
+                 else f"X[N, {inputs.inputs[0].width}]")
+        outputs = ", ".join(o.name for o in self.model.graph.output)
+        return "\n".join([
+            f"{self.plan.task}: {stages}",
+            f"inputs: {shape}; outputs: {outputs}; {len(self.model.graph.node)} nodes, "
+            f"{self.model.ByteSize() / 1024:.1f} KiB",
+            self.report.format(),
+        ])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.plan.task,
+            "stages": self.metadata.get("stages"),
+            "inputs": self.plan.schema.to_dict(),
+            "outputs": [o.name for o in self.model.graph.output],
+            "nodes": len(self.model.graph.node),
+            "bytes": self.model.ByteSize(),
+            "passes": [p.to_dict() for p in self.passes],
+            "parity": self.report.to_dict(),
+        }
+
+
+def export(
+    estimator: Any,
+    sample: Any = None,
+    *,
+    tolerances: dict[str, tuple[float, float]] | None = None,
+    force: bool = False,
+    passes: Sequence[str] = DEFAULT_PASSES,
+) -> ExportResult:
+    """Compile a fitted Pipeline / search CV / estimator into one ONNX model and check its parity.
+
+    ``sample``: rows to probe and check with (array, DataFrame, or a .npy/.csv path); synthesised
+    from the input schema when None. ``tolerances``: ``{output: (atol, rtol)}`` overriding
+    ``parity.DEFAULT_TOLERANCES``. ``force``: return the model even when parity fails (its
+    metadata records the failure); otherwise ParityError is raised.
+    """
+    load_builtin()
+    estimator = unwrap(estimator)
+    schema = infer_schema(estimator, sample if not isinstance(sample, (str, Path)) else None)
+    if isinstance(sample, (str, Path)):
+        rows, origin = read_sample(sample, schema), "user"
+    elif sample is not None:
+        rows, origin = coerce_sample(sample, schema), "user"
+    else:
+        rows, origin = synthesize_sample(estimator, schema), "synthetic"
+    plan = make_plan(estimator, schema, _native_dtype(rows, estimator))
+
+    names = public_outputs(plan)
+    plan.expected = parity.native_outputs(estimator, plan.sample, names)
+    model = compose.chain(convert_plan(plan), names)
+    model, pass_results = run_passes(model, passes)
+    meta = package.build_metadata(plan, model, plan.expected)
+    package.attach(model, meta)
+
+    report = check_parity(model, plan, tolerances, origin)
+    meta["parity"] = report.to_dict()
+    meta["golden"] = package.golden_rows(plan, plan.expected)
+    package.attach(model, meta)
+    result = ExportResult(model, report, plan, pass_results)
+    if not report.passed and not force:
+        raise ParityError(_parity_message(plan, report), report)
+    return result
+
+
+def check_parity(model: onnx.ModelProto, plan: Plan, tolerances: dict[str, tuple[float, float]] | None,
+                 origin: str) -> parity.ParityReport:
+    import runtime
+
+    # Through the runtime's public methods: input adapters and dtype restoration are checked too.
+    with runtime.load(model.SerializeToString(), providers=["CPUExecutionProvider"]) as rt:
+        actual = {name: getattr(rt, parity.METHODS[name])(plan.sample) for name in plan.expected}
+    return parity.compare(plan.expected, actual, tolerances, origin)
+
+
+def _native_dtype(rows: Any, estimator: Any) -> Any:
+    """Feed the native path float32 when a torch module is in it: torch wrappers are fit on float32."""
+    from exporter.plan import flatten_steps
+    from exporter.registry import SKLEARN, registry
+
+    has_torch = any(registry.lookup(type(s)) is not SKLEARN for _, s in flatten_steps(estimator))
+    if isinstance(rows, np.ndarray) and has_torch:
+        return rows.astype(np.float32)
+    return rows
+
+
+def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
+    message = f"the exported model does not match the native pipeline: {report.failures()}"
+    stage = plan.stages[-1]
+    if stage.kind == "torch" and stage.head is not None and stage.module_out is not None:
+        native_proba = plan.expected.get("probabilities")
+        suggestion = suggest_head(stage.head, stage.module_out, native_proba, np.asarray(stage.native_out))
+        cls = type(stage.step).__name__
+        if suggestion is not None and suggestion != stage.head.declared:
+            return (f"{message}. The estimator's own predict/predict_proba match {suggestion!r}: declare it with "
+                    f"exporter.register_wrapper({cls}, head=exporter.{suggestion!r})")
+        return (f"{message}. The head used was {stage.head.declared!r}; declare the right one with "
+                f"exporter.register_wrapper({cls}, head=exporter.Head(...)) (see README 'Heads')")
+    return message + " (pass --force to write it anyway; the failure is recorded in its metadata)"
+
+
+__all__ = ["ExportResult", "Head", "export"]

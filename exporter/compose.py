@@ -1,0 +1,138 @@
+"""Merge the per-stage graphs into ONE model with stable public input and output names.
+
+Parts are chained in order: part k's outputs feed part k+1's inputs, by position. Before merging,
+IR versions and opsets are aligned (skl2onnx writes IR 8, the dynamo exporter IR 10), every part's
+names get a unique prefix, and a Cast is inserted where a seam's element types differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import onnx
+from onnx import TensorProto, compose, helper
+
+from exporter.errors import ConversionError
+
+ELEM_NAMES = {
+    TensorProto.FLOAT: "float32",
+    TensorProto.DOUBLE: "float64",
+    TensorProto.INT64: "int64",
+    TensorProto.INT32: "int32",
+    TensorProto.STRING: "string",
+    TensorProto.BOOL: "bool",
+    TensorProto.FLOAT16: "float16",
+}
+ELEM_TYPES = {v: k for k, v in ELEM_NAMES.items()}
+
+
+def elem_type(value_info: Any) -> int:
+    return int(value_info.type.tensor_type.elem_type)
+
+
+def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X") -> onnx.ModelProto:
+    """Per-column inputs (N x 1 each) → one float32 matrix, for stages that take a matrix."""
+    inputs = [helper.make_tensor_value_info(n, ELEM_TYPES[d], ["N", 1]) for n, d in zip(names, dtypes, strict=True)]
+    nodes, cast_names = [], []
+    for n, d in zip(names, dtypes, strict=True):
+        if d == "string":
+            raise ConversionError(
+                f"column {n!r} holds strings but the first step takes numbers only; "
+                "encode it inside the pipeline (ColumnTransformer + OneHotEncoder)"
+            )
+        if d != "float32":
+            nodes.append(helper.make_node("Cast", [n], [f"{n}__f32"], to=TensorProto.FLOAT))
+            cast_names.append(f"{n}__f32")
+        else:
+            cast_names.append(n)
+    nodes.append(helper.make_node("Concat", cast_names, [output], axis=1))
+    graph = helper.make_graph(
+        nodes, "columns", inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", len(names)])]
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def chain(parts: Sequence[onnx.ModelProto], output_names: Sequence[str]) -> onnx.ModelProto:
+    """Merge parts into one model; rename the final outputs to ``output_names``."""
+    parts = _align_versions(list(parts))
+    public_inputs = [i.name for i in parts[0].graph.input]
+    prefixed = [compose.add_prefix(p, f"p{k}_") for k, p in enumerate(parts)]
+    merged = prefixed[0]
+    for k, nxt in enumerate(prefixed[1:], start=1):
+        outs, ins = list(merged.graph.output), list(nxt.graph.input)
+        if len(outs) != len(ins):
+            raise ConversionError(
+                f"internal: part {k - 1} has {len(outs)} outputs but part {k} takes {len(ins)} inputs"
+            )
+        for out, inp in zip(outs, ins, strict=True):
+            if elem_type(out) != elem_type(inp):
+                _cast_input(nxt, inp.name, elem_type(out))
+        try:
+            merged = compose.merge_models(merged, nxt, io_map=[(o.name, i.name) for o, i in zip(outs, ins, strict=True)])
+        except Exception as exc:
+            raise ConversionError(f"merging part {k} into the graph failed: {exc}") from exc
+    for value, public in zip(list(merged.graph.input), public_inputs, strict=True):
+        rename(merged.graph, value.name, public)
+    if len(merged.graph.output) != len(output_names):
+        raise ConversionError(
+            f"internal: the merged graph has {len(merged.graph.output)} outputs, expected {list(output_names)}"
+        )
+    for value, public in zip(list(merged.graph.output), output_names, strict=True):
+        rename(merged.graph, value.name, public)
+    merged.graph.name = "hybridonnx"
+    return merged
+
+
+def _align_versions(parts: list[onnx.ModelProto]) -> list[onnx.ModelProto]:
+    """One IR version and one opset per domain for all parts (the highest of each).
+
+    Raising IR and opset numbers is safe here because every converter is pinned to opset 18 and
+    ai.onnx.ml 3 at most, and the ops they emit keep their semantics up to those versions.
+    """
+    ir = max(p.ir_version for p in parts)
+    opsets: dict[str, int] = {}
+    for p in parts:
+        for o in p.opset_import:
+            opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
+    aligned = []
+    for p in parts:
+        q = onnx.ModelProto()
+        q.CopyFrom(p)
+        q.ir_version = ir
+        del q.opset_import[:]
+        q.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(opsets.items()))
+        aligned.append(q)
+    return aligned
+
+
+def _cast_input(model: onnx.ModelProto, name: str, new_type: int) -> None:
+    """Retype a graph input and Cast it back to what its consumers expect (a seam cast)."""
+    graph = model.graph
+    value = next(i for i in graph.input if i.name == name)
+    target = elem_type(value)
+    raw = f"{name}__seam"
+    value.name = raw
+    value.type.tensor_type.elem_type = new_type
+    graph.node.insert(0, helper.make_node("Cast", [raw], [name], to=target, name=f"{name}__seam_cast"))
+
+
+def rename(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename a value everywhere in the graph (and in subgraphs of If/Loop/Scan nodes)."""
+    if old == new:
+        return
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.name == old:
+            value.name = new
+    for init in graph.initializer:
+        if init.name == old:
+            init.name = new
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                rename(attr.g, old, new)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    rename(sub, old, new)

@@ -1,0 +1,103 @@
+"""Convert each stage of a plan to an ONNX part; ``compose.chain`` then merges the parts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exporter.compose import ELEM_NAMES, concat_columns, elem_type
+from exporter.convert.heads import Head, ResolvedHead, build_head
+from exporter.convert.sklearn import convert_sklearn_stage
+from exporter.convert.torch import export_module
+
+if TYPE_CHECKING:
+    from exporter.plan import Plan, Stage
+
+OUTPUT_NAMES = {
+    "classifier": ["label", "probabilities"],
+    "regressor": ["prediction"],
+    "transformer": ["features"],
+}
+
+
+def public_outputs(plan: Plan) -> list[str]:
+    names = OUTPUT_NAMES[plan.task]
+    if plan.task == "classifier" and not hasattr(plan.estimator, "predict_proba"):
+        return ["label"]  # nothing native to check probabilities against: do not claim them
+    return names
+
+
+def convert_plan(plan: Plan) -> list[Any]:
+    """The ONNX parts, in order, whose chain computes the whole pipeline."""
+    from exporter.plan import as_dense
+
+    parts: list[Any] = []
+    for index, stage in enumerate(plan.stages):
+        if index == 0:
+            inputs, adapter = _first_inputs(plan, stage)
+            if adapter is not None:
+                parts.append(adapter)
+        else:
+            width = as_dense(plan.stages[index - 1].native_out).shape[1]
+            inputs = [("X", "float32", width)]
+        if stage.kind == "sklearn":
+            part = convert_sklearn_stage(stage.steps, inputs, stage.label)
+            parts.append(_order_sklearn_outputs(part, plan, stage))
+            if stage.is_last and plan.task != "classifier":
+                parts.append(_reshape_head(plan, stage, part))
+        else:
+            part = export_module(stage.module, as_dense(stage.native_in), stage.label)
+            parts.append(part)
+            if stage.is_last:
+                assert stage.head is not None
+                head = build_head(stage.head, "output", elem_type(part.graph.output[0]))
+                parts.append(_drop_unclaimed(head, public_outputs(plan)))
+    return parts
+
+
+def _first_inputs(plan: Plan, stage: Stage) -> tuple[list[tuple[str, str, int | None]], Any]:
+    """Graph inputs of the first stage, plus a Concat part when columns must become a matrix."""
+    schema = plan.schema
+    if schema.layout == "matrix":
+        spec = schema.inputs[0]
+        return [(spec.name, spec.dtype, spec.width)], None
+    first_step = stage.steps[0][1]
+    if stage.kind == "sklearn" and type(first_step).__name__ == "ColumnTransformer":
+        return [(s.name, s.dtype, 1) for s in schema.inputs], None
+    adapter = concat_columns([s.name for s in schema.inputs], [s.dtype for s in schema.inputs])
+    return [("X", "float32", len(schema.inputs))], adapter
+
+
+def _order_sklearn_outputs(model: Any, plan: Plan, stage: Stage) -> Any:
+    """skl2onnx names classifier outputs label/probabilities: put them in the public order."""
+    if not (stage.is_last and plan.task == "classifier"):
+        del model.graph.output[1:]
+        return model
+    by_name = {o.name: o for o in model.graph.output}
+    wanted = [n for n in public_outputs(plan) if n in by_name]
+    if len(wanted) != len(public_outputs(plan)):
+        # Classifiers without probabilities (e.g. SVC(probability=False)): keep the label only.
+        wanted = ["label"] if "label" in by_name else [model.graph.output[0].name]
+    ordered = [by_name[n] for n in wanted]
+    del model.graph.output[:]
+    model.graph.output.extend(ordered)
+    return model
+
+
+def _reshape_head(plan: Plan, stage: Stage, part: Any) -> Any:
+    """Regressor/transformer outputs of skl2onnx are (N, k): reshape to what native predict gives."""
+    native = stage.native_out
+    dims = part.graph.output[0].type.tensor_type.shape.dim
+    width = dims[1].dim_value if len(dims) == 2 and dims[1].dim_value else 0
+    squeeze = plan.task == "regressor" and native.ndim == 1
+    resolved = ResolvedHead(plan.task, "identity", None, None, 2, width, squeeze, Head(task=plan.task))
+    return build_head(resolved, "output", elem_type(part.graph.output[0]))
+
+
+def _drop_unclaimed(head: Any, names: list[str]) -> Any:
+    keep = [o for o in head.graph.output if o.name in names]
+    del head.graph.output[:]
+    head.graph.output.extend(keep)
+    return head
+
+
+__all__ = ["ELEM_NAMES", "convert_plan", "public_outputs"]

@@ -1,0 +1,208 @@
+"""Walk a fitted estimator into stages, and measure each stage natively on the sample rows.
+
+A *sklearn stage* is a maximal run of consecutive sklearn steps (converted together by skl2onnx);
+a *torch stage* is one step backed by a fitted ``torch.nn.Module``. The native probe runs every
+stage on the sample so later stages know their input widths and the head can be matched to what
+the estimator's own ``predict`` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from exporter.convert.heads import ResolvedHead, resolve_head
+from exporter.convert.torch import find_module, module_attributes, run_module
+from exporter.errors import NotFittedError, UnsupportedStepError
+from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
+from runtime.inputs import Schema
+
+Task = Literal["classifier", "regressor", "transformer"]
+
+
+@dataclass
+class Stage:
+    kind: Literal["sklearn", "torch"]
+    steps: list[tuple[str, Any]]
+    positions: list[int]
+    adapter: TorchAdapter | None = None
+    is_last: bool = False
+    # Filled by probe():
+    native_in: Any = None
+    native_out: Any = None  # transform output, or the final step's predict output
+    module: Any = None
+    module_out: np.ndarray | None = None
+    head: ResolvedHead | None = None
+
+    @property
+    def label(self) -> str:
+        names = ", ".join(name for name, _ in self.steps)
+        return f"{self.kind} stage [{names}]"
+
+    @property
+    def step(self) -> Any:
+        return self.steps[-1][1]
+
+    def transform(self, X: Any) -> Any:
+        """Native output of a non-final stage: what the next stage receives."""
+        if self.kind == "torch":
+            return self.step.transform(X)
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline(self.steps).transform(X) if len(self.steps) > 1 else self.step.transform(X)
+
+
+@dataclass
+class Plan:
+    estimator: Any
+    stages: list[Stage]
+    schema: Schema
+    task: Task
+    sample: Any = None
+    expected: dict[str, np.ndarray] = field(default_factory=dict)  # native outputs on the sample
+
+    @property
+    def final_step(self) -> Any:
+        return self.stages[-1].step
+
+
+def flatten_steps(estimator: Any) -> list[tuple[str, Any]]:
+    """A Pipeline (nested ones included) → its steps in order; a bare estimator → one step."""
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(estimator, Pipeline):
+        return [(type(estimator).__name__, estimator)]
+    steps: list[tuple[str, Any]] = []
+    for name, step in estimator.steps:
+        if step is None or step == "passthrough":
+            continue
+        if isinstance(step, Pipeline):
+            steps += [(f"{name}__{inner}", s) for inner, s in flatten_steps(step)]
+        else:
+            steps.append((name, step))
+    return steps
+
+
+def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapter | None]:
+    """("sklearn", None) or ("torch", adapter) for one step, or raise UnsupportedStepError."""
+    load_builtin()
+    entry = registry.lookup(type(step))
+    if entry is SKLEARN:
+        return "sklearn", None
+    if isinstance(entry, TorchAdapter):
+        return "torch", entry
+    if (hasattr(step, "predict") or hasattr(step, "transform")) and module_attributes(step):
+        return "torch", TorchAdapter(source="detected")
+    kind = f"{type(step).__module__}.{type(step).__qualname__}"
+    hint = (
+        "a torch-backed step must hold its fitted torch.nn.Module in an attribute (e.g. model_) and "
+        "have predict/transform; custom sklearn steps need a skl2onnx converter "
+        "(skl2onnx.update_registered_converter) — see README 'Supported steps'"
+    )
+    if hasattr(step, "predict") and not module_attributes(step) and _looks_like_unfitted_wrapper(step):
+        raise NotFittedError(f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting")
+    raise UnsupportedStepError(f"step {position} {name!r} ({kind}) is not supported: {hint}")
+
+
+def _looks_like_unfitted_wrapper(step: Any) -> bool:
+    return any(k in getattr(step, "__dict__", {}) for k in ("model_", "module_", "net_", "network_"))
+
+
+def make_stages(estimator: Any) -> list[Stage]:
+    steps = flatten_steps(estimator)
+    if not steps:
+        raise UnsupportedStepError("the pipeline has no steps to export (all are 'passthrough')")
+    stages: list[Stage] = []
+    for position, (name, step) in enumerate(steps):
+        kind, adapter = classify_step(step, position, name)
+        if kind == "sklearn" and stages and stages[-1].kind == "sklearn":
+            stages[-1].steps.append((name, step))
+            stages[-1].positions.append(position)
+        else:
+            stages.append(Stage(kind, [(name, step)], [position], adapter))  # type: ignore[arg-type]
+    stages[-1].is_last = True
+    _check_fitted(stages)
+    return stages
+
+
+def _check_fitted(stages: list[Stage]) -> None:
+    from sklearn.exceptions import NotFittedError as SkNotFitted
+    from sklearn.utils.validation import check_is_fitted
+
+    for stage in stages:
+        if stage.kind != "sklearn":
+            continue
+        for (name, step), position in zip(stage.steps, stage.positions, strict=True):
+            try:
+                check_is_fitted(step)
+            except SkNotFitted:
+                raise NotFittedError(
+                    f"step {position} {name!r} ({type(step).__name__}) is not fitted: fit the pipeline before exporting"
+                ) from None
+            except TypeError:
+                pass  # not a BaseEstimator: nothing to check
+
+
+def task_of(estimator: Any, stages: list[Stage]) -> Task:
+    last = stages[-1]
+    if last.kind == "torch":
+        assert last.adapter is not None
+        declared = last.adapter.head_for(last.step).task
+        if declared != "auto":
+            return declared  # type: ignore[return-value]
+        return "classifier" if hasattr(last.step, "classes_") else "regressor" if hasattr(last.step, "predict") else "transformer"
+    step = last.step
+    if hasattr(step, "classes_") and hasattr(step, "predict"):
+        return "classifier"
+    if hasattr(step, "predict"):
+        return "regressor"
+    return "transformer"
+
+
+def probe(stages: list[Stage], sample: Any, task: Task) -> None:
+    """Run every stage natively on the sample; resolve torch heads against the native answers."""
+    x = sample
+    for stage in stages:
+        stage.native_in = x
+        if stage.kind == "torch":
+            assert stage.adapter is not None
+            stage.module = find_module(stage.step, stage.adapter.module, _step_label(stage))
+            stage.module_out = run_module(stage.module, as_dense(x))
+        if stage.is_last:
+            stage.native_out = _final_native(stage.step, x, task)
+            if stage.kind == "torch":
+                assert stage.adapter is not None and stage.module_out is not None
+                head = stage.adapter.head_for(stage.step)
+                stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, is_last=True)
+        else:
+            x = stage.transform(x)
+            stage.native_out = x
+
+
+def _final_native(step: Any, x: Any, task: Task) -> np.ndarray:
+    if task == "transformer":
+        return as_dense(step.transform(x))
+    return np.asarray(step.predict(x))
+
+
+def as_dense(x: Any) -> np.ndarray:
+    """Sparse matrices and DataFrames → a dense ndarray (what a torch module receives)."""
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    if hasattr(x, "to_numpy"):
+        x = x.to_numpy()
+    return np.asarray(x)
+
+
+def _step_label(stage: Stage) -> str:
+    name, step = stage.steps[-1]
+    return f"step {stage.positions[-1]} {name!r} ({type(step).__name__})"
+
+
+def make_plan(estimator: Any, schema: Schema, sample: Any) -> Plan:
+    stages = make_stages(estimator)
+    task = task_of(estimator, stages)
+    probe(stages, sample, task)
+    return Plan(estimator, stages, schema, task, sample)

@@ -1,0 +1,143 @@
+"""The one registry: which converter handles a step, keyed by the step's type, looked up along the MRO.
+
+Two kinds of entry exist:
+
+* ``SKLEARN`` marks a type that skl2onnx converts (a run of such steps becomes one sklearn stage);
+* a ``TorchAdapter`` says how to find the fitted ``torch.nn.Module`` inside a torch-backed step and
+  which head turns its output into the step's ``predict`` / ``predict_proba``.
+
+Nothing is registered by importing a module: ``load_builtin()`` (idempotent) fills the registry
+with skl2onnx's supported sklearn types and skorch's nets. Registering a type twice fails loudly
+unless ``replace=True`` is passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Union
+
+from exporter.convert.heads import Head
+from exporter.errors import RegistrationError
+
+
+@dataclass(frozen=True)
+class SklearnConverter:
+    """Marker entry: skl2onnx converts this type."""
+
+    def __repr__(self) -> str:
+        return "SKLEARN"
+
+
+SKLEARN = SklearnConverter()
+
+# A module is found by attribute name, or by a function of the fitted step.
+ModuleLocator = Union[str, Callable[[Any], Any], None]
+# A head is fixed, or computed from the fitted step (e.g. skorch's predict_nonlinearity).
+HeadResolver = Union[Head, Callable[[Any], Head], None]
+
+
+@dataclass(frozen=True)
+class TorchAdapter:
+    """How to export a torch-backed step.
+
+    ``module``: attribute name holding the fitted ``nn.Module`` (None: find the one module by
+    duck typing). ``head``: how its output becomes ``predict`` / ``predict_proba`` (None: the
+    default head, see ``Head``).
+    """
+
+    module: ModuleLocator = None
+    head: HeadResolver = None
+    source: str = "registered"
+
+    def head_for(self, step: Any) -> Head:
+        if self.head is None:
+            return Head()
+        if isinstance(self.head, Head):
+            return self.head
+        return self.head(step)
+
+
+Entry = Union[SklearnConverter, TorchAdapter]
+
+
+class Registry:
+    """Type → converter entry. Lookup walks the MRO so subclasses inherit their parent's entry."""
+
+    def __init__(self) -> None:
+        self._entries: dict[type, Entry] = {}
+
+    def register(self, cls: type, entry: Entry, *, replace: bool = False) -> None:
+        if not isinstance(cls, type):
+            raise RegistrationError(f"register a class, not {cls!r} ({type(cls).__name__})")
+        if cls in self._entries and not replace:
+            raise RegistrationError(
+                f"{_qualname(cls)} is already registered ({self._entries[cls]!r}); "
+                "pass replace=True to override it"
+            )
+        self._entries[cls] = entry
+
+    def unregister(self, cls: type) -> None:
+        self._entries.pop(cls, None)
+
+    def lookup(self, cls: type) -> Entry | None:
+        for base in cls.__mro__:
+            if base in self._entries:
+                return self._entries[base]
+        return None
+
+    def __contains__(self, cls: type) -> bool:
+        return cls in self._entries
+
+    def items(self) -> Iterator[tuple[type, Entry]]:
+        return iter(sorted(self._entries.items(), key=lambda kv: _qualname(kv[0])))
+
+
+registry = Registry()
+_builtin_loaded = False
+
+
+def load_builtin() -> Registry:
+    """Register the built-in converters once: skl2onnx's sklearn types and skorch's nets."""
+    global _builtin_loaded
+    if _builtin_loaded:
+        return registry
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    for cls in sklearn_operator_name_map:
+        if cls not in registry:
+            registry.register(cls, SKLEARN)
+    from exporter.convert import skorch_heads
+
+    skorch_heads.register(registry)
+    _builtin_loaded = True
+    return registry
+
+
+def register_wrapper(
+    cls: type, *, module: ModuleLocator = None, head: HeadResolver = None, replace: bool = False
+) -> None:
+    """Declare how to export a torch-backed estimator class the default detection gets wrong.
+
+    >>> register_wrapper(MyNet, module="net_", head=Head(proba="identity"))  # module returns probs
+
+    ``module``: the attribute (or a function of the fitted object) holding the fitted nn.Module.
+    ``head``: a ``Head``, or a function of the fitted object returning one.
+    """
+    load_builtin()
+    if isinstance(module, str) and not module.isidentifier():
+        raise RegistrationError(f"module={module!r} is not an attribute name")
+    registry.register(cls, TorchAdapter(module=module, head=head), replace=replace)
+
+
+def supported_steps() -> list[tuple[str, str]]:
+    """(class path, converter) pairs, for the README's support list and error messages."""
+    load_builtin()
+    return [(_qualname(cls), "skl2onnx" if entry is SKLEARN else "torch") for cls, entry in registry.items()]
+
+
+def _qualname(cls: type) -> str:
+    module = cls.__module__
+    # sklearn's private module paths (sklearn.preprocessing._data) are not what users import.
+    parts = [p for p in module.split(".") if not p.startswith("_")]
+    return ".".join([*parts, cls.__qualname__])

@@ -1,0 +1,205 @@
+"""The input schema of a fitted estimator, and the sample rows used to probe and check it.
+
+Array-trained estimators get one ``X`` input (rows x features); DataFrame-trained ones
+(``feature_names_in_``) one input per column, float32 for numbers and string for categories.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exporter.errors import SampleError
+from runtime.inputs import InputSpec, Schema
+
+N_SYNTHETIC_ROWS = 64
+
+
+def infer_schema(estimator: Any, sample: Any = None) -> Schema:
+    names = _feature_names(estimator)
+    allow_nan = _handles_nan(estimator)
+    if names is not None:
+        strings = _string_columns(estimator, sample)
+        specs = tuple(
+            InputSpec(str(n), "string" if n in strings else "float32", 1, allow_nan) for n in names
+        )
+        return Schema("columns", specs, tuple(str(n) for n in names))
+    width = _n_features(estimator, sample)
+    return Schema("matrix", (InputSpec("X", "float32", width, allow_nan),))
+
+
+def _feature_names(estimator: Any) -> list[str] | None:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None and hasattr(estimator, "steps"):
+        names = getattr(estimator.steps[0][1], "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else None
+
+
+def _n_features(estimator: Any, sample: Any) -> int:
+    from exporter.plan import flatten_steps
+
+    for _, step in flatten_steps(estimator)[:1]:
+        n = getattr(step, "n_features_in_", None)
+        if n is not None:
+            return int(n)
+        first = _first_linear_width(step)
+        if first is not None:
+            return first
+    if sample is not None:
+        return int(np.asarray(sample).shape[1])
+    raise SampleError(
+        "cannot tell how many features the pipeline takes (no n_features_in_); pass --sample with a few rows"
+    )
+
+
+def _first_linear_width(step: Any) -> int | None:
+    """A wrapper without n_features_in_: the in_features of its module's first Linear layer."""
+    from exporter.convert.torch import module_attributes
+
+    for module in module_attributes(step).values():
+        for layer in module.modules():
+            if hasattr(layer, "in_features"):
+                return int(layer.in_features)
+    return None
+
+
+def _handles_nan(estimator: Any) -> bool:
+    """Whether some step deals with missing values; otherwise the runtime refuses NaN input."""
+    text = repr(type(estimator)) + "".join(repr(type(s)) for s in _walk(estimator))
+    return "Imputer" in text or "HistGradientBoosting" in text
+
+
+def _walk(estimator: Any) -> list[Any]:
+    """Every estimator nested in Pipelines, ColumnTransformers and FeatureUnions."""
+    found = []
+    for attr in ("steps", "transformers", "transformer_list"):
+        for item in getattr(estimator, attr, None) or []:
+            child = item[1]
+            if hasattr(child, "get_params"):
+                found += [child, *_walk(child)]
+    return found
+
+
+def _string_columns(estimator: Any, sample: Any) -> set[str]:
+    if sample is not None and hasattr(sample, "dtypes"):
+        return {str(c) for c, dt in sample.dtypes.items() if dt.kind not in "biuf"}
+    strings: set[str] = set()
+    ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    for _, transformer, columns in getattr(ct, "transformers_", []):
+        categories = [c for t in [transformer, *_walk(transformer)] for c in getattr(t, "categories_", [])]
+        if any(np.asarray(c).dtype.kind in "OUS" for c in categories) and isinstance(columns, (list, tuple)):
+            strings.update(str(c) for c in columns)
+    return strings
+
+
+def read_sample(path: str | Path, schema: Schema) -> Any:
+    """Rows from a .npy or .csv file, as a DataFrame (columns layout) or an array."""
+    path = Path(path)
+    if not path.is_file():
+        raise SampleError(f"sample file not found: {str(path)!r}")
+    try:
+        if path.suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif path.suffix == ".csv":
+            data = _read_csv(path, schema)
+        else:
+            raise SampleError(f"sample file {str(path)!r}: use .npy or .csv")
+    except (ValueError, OSError) as exc:
+        raise SampleError(f"cannot read sample file {str(path)!r}: {exc}") from None
+    return coerce_sample(data, schema)
+
+
+def _read_csv(path: Path, schema: Schema) -> Any:
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    names = schema.feature_names
+    if names and set(names) <= set(map(str, frame.columns)):
+        return frame[list(names)]
+    if all(_is_number(c) for c in frame.columns):  # no header line: the first row is data
+        frame = pd.read_csv(path, header=None)
+    return frame.to_numpy()
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def coerce_sample(data: Any, schema: Schema) -> Any:
+    """Check the sample against the schema; give DataFrame-trained pipelines a DataFrame."""
+    if schema.layout == "columns":
+        import pandas as pd
+
+        names = list(schema.feature_names or ())
+        if isinstance(data, pd.DataFrame):
+            missing = [n for n in names if n not in data.columns]
+            if missing:
+                raise SampleError(f"sample is missing column(s) {missing}; the pipeline was trained on {names}")
+            return data[names].reset_index(drop=True)
+        array = np.asarray(data)
+        if array.ndim != 2 or array.shape[1] != len(names):
+            raise SampleError(f"sample has shape {array.shape}; expected {len(names)} columns {names}")
+        return pd.DataFrame(array, columns=names)
+    array = np.asarray(data)
+    width = schema.inputs[0].width
+    if array.ndim != 2 or (width is not None and array.shape[1] != width):
+        raise SampleError(f"sample has shape {array.shape}; the pipeline takes rows of {width} features")
+    if array.dtype.kind not in "biuf":
+        raise SampleError(f"sample holds {array.dtype} values; the pipeline takes numbers")
+    if len(array) == 0:
+        raise SampleError("sample has no rows")
+    return array
+
+
+def synthesize_sample(estimator: Any, schema: Schema, n_rows: int = N_SYNTHETIC_ROWS, seed: int = 0) -> Any:
+    """Rows drawn around what the first step saw at fit time (its mean/scale or min/max).
+
+    Real rows (``--sample``) are better: synthetic ones may miss the regions where the model's
+    decisions are made. The report says which was used.
+    """
+    rng = np.random.default_rng(seed)
+    if schema.layout == "columns":
+        import pandas as pd
+
+        columns = {}
+        categories = _known_categories(estimator)
+        for spec in schema.inputs:
+            if spec.is_string:
+                values = categories.get(spec.name) or ["a", "b"]
+                columns[spec.name] = rng.choice(np.asarray(values, dtype=object), n_rows)
+            else:
+                columns[spec.name] = rng.normal(size=n_rows)
+        return pd.DataFrame(columns)
+    width = schema.inputs[0].width or 1
+    low, high = _fitted_range(estimator, width)
+    return rng.uniform(low, high, size=(n_rows, width))
+
+
+def _fitted_range(estimator: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
+    from exporter.plan import flatten_steps
+
+    first = flatten_steps(estimator)[0][1]
+    if hasattr(first, "data_min_") and hasattr(first, "data_max_"):
+        return np.asarray(first.data_min_), np.asarray(first.data_max_)
+    if hasattr(first, "mean_") and getattr(first, "scale_", None) is not None:
+        mean, scale = np.asarray(first.mean_), np.asarray(first.scale_)
+        return mean - 2 * scale, mean + 2 * scale
+    return np.full(width, -2.0), np.full(width, 2.0)
+
+
+def _known_categories(estimator: Any) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    for _, transformer, columns in getattr(ct, "transformers_", []):
+        cats = [getattr(t, "categories_", None) for t in [transformer, *_walk(transformer)]]
+        cats = [c for c in cats if c is not None]
+        if cats and isinstance(columns, (list, tuple)) and len(cats[0]) == len(columns):
+            for column, values in zip(columns, cats[0], strict=True):
+                found[str(column)] = list(values)
+    return found

@@ -1,0 +1,32 @@
+"""Run models compiled by ``exporter``: numpy + onnxruntime only.
+
+    import runtime
+    model = runtime.load("model.onnx")
+    model.predict(X)
+
+Importing this package must never import torch, scikit-learn, skl2onnx or onnx: it is what apps
+embed and edge devices install.
+"""
+
+from __future__ import annotations
+
+from runtime.errors import (
+    InvalidInputError,
+    ModelLoadError,
+    ModelRuntimeError,
+    UnsupportedMethodError,
+)
+from runtime.inputs import InputSpec, Schema
+from runtime.model import METADATA_KEY, Model, load
+
+__all__ = [
+    "METADATA_KEY",
+    "InputSpec",
+    "InvalidInputError",
+    "Model",
+    "ModelLoadError",
+    "ModelRuntimeError",
+    "Schema",
+    "UnsupportedMethodError",
+    "load",
+]

@@ -1,0 +1,216 @@
+"""Turn what users pass (arrays, DataFrames, dicts of columns, lists of rows) into onnxruntime feeds.
+
+Everything is checked against the input schema the exporter embedded, so that a wrong width, a
+missing column or a string in a numeric column fails here with a message that names it, instead of
+deep inside onnxruntime or, worse, as a silently wrong answer.
+
+DataFrames are duck-typed (``columns`` + ``__getitem__``): the runtime never imports pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import InvalidInputError
+
+# ONNX tensor element types the runtime knows how to feed, by the names the exporter writes.
+_NUMERIC = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32}
+_STRING = "string"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One ONNX graph input: its name, element type and width (columns)."""
+
+    name: str
+    dtype: str
+    width: int | None
+    allow_nan: bool = False
+
+    @property
+    def is_string(self) -> bool:
+        return self.dtype == _STRING
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What the model expects.
+
+    ``layout="matrix"``: one input holding every feature (a model trained on an array).
+    ``layout="columns"``: one input per DataFrame column, named after it (a model trained on a
+    DataFrame); ``feature_names`` gives their order for positional input.
+    """
+
+    layout: str
+    inputs: tuple[InputSpec, ...]
+    feature_names: tuple[str, ...] | None = None
+    _by_name: dict[str, InputSpec] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({spec.name: spec for spec in self.inputs})
+
+    @property
+    def n_features(self) -> int | None:
+        if self.layout == "columns":
+            return len(self.inputs)
+        return self.inputs[0].width
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> Schema:
+        specs = tuple(
+            InputSpec(i["name"], i["dtype"], i.get("width"), bool(i.get("allow_nan", False)))
+            for i in meta["inputs"]
+        )
+        names = meta.get("feature_names")
+        return cls(meta["layout"], specs, tuple(names) if names else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "inputs": [
+                {"name": s.name, "dtype": s.dtype, "width": s.width, "allow_nan": s.allow_nan}
+                for s in self.inputs
+            ],
+            "feature_names": list(self.feature_names) if self.feature_names else None,
+        }
+
+
+def prepare_feeds(X: Any, schema: Schema) -> tuple[dict[str, np.ndarray], int]:
+    """Return ``(feeds, n_rows)`` for ``InferenceSession.run``, or raise InvalidInputError."""
+    if schema.layout == "columns":
+        columns = _as_columns(X, schema)
+        feeds = {spec.name: _column_feed(columns[spec.name], spec) for spec in schema.inputs}
+    else:
+        (spec,) = schema.inputs
+        feeds = {spec.name: _matrix_feed(X, spec, schema.feature_names)}
+    n_rows = {len(v) for v in feeds.values()}
+    if len(n_rows) != 1:
+        raise InvalidInputError(f"columns have different lengths: {sorted(n_rows)}; pass columns of one length")
+    return feeds, n_rows.pop()
+
+
+def _is_dataframe(X: Any) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "__getitem__") and not isinstance(X, np.ndarray)
+
+
+def _as_columns(X: Any, schema: Schema) -> Mapping[str, Any]:
+    """Map each expected column name to its values, from a DataFrame, a dict or a 2-D array."""
+    names = [spec.name for spec in schema.inputs]
+    if _is_dataframe(X) or isinstance(X, Mapping):
+        present = set(X.columns) if _is_dataframe(X) else set(X.keys())
+        missing = [n for n in names if n not in present]
+        if missing:
+            raise InvalidInputError(
+                f"missing column(s) {missing}; the model expects columns {names}"
+            )
+        return {n: X[n] for n in names}
+    array = _as_2d(X)
+    if array.shape[1] != len(names):
+        raise InvalidInputError(
+            f"expected {len(names)} features (columns {names}), got {array.shape[1]}; "
+            "pass a DataFrame with these columns or an array in this column order"
+        )
+    return {n: array[:, j] for j, n in enumerate(names)}
+
+
+def _column_feed(values: Any, spec: InputSpec) -> np.ndarray:
+    array = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise InvalidInputError(f"column {spec.name!r} must be 1-D, got shape {array.shape}")
+    return _cast(array, spec, spec.name).reshape(-1, 1)
+
+
+def _matrix_feed(X: Any, spec: InputSpec, feature_names: Sequence[str] | None) -> np.ndarray:
+    if _is_dataframe(X) or isinstance(X, Mapping):
+        keys = list(X.columns) if _is_dataframe(X) else list(X.keys())
+        if feature_names:
+            missing = [n for n in feature_names if n not in keys]
+            if missing:
+                raise InvalidInputError(
+                    f"missing column(s) {missing}; the model expects columns {list(feature_names)}"
+                )
+            keys = list(feature_names)
+        elif isinstance(X, Mapping):
+            raise InvalidInputError(
+                "this model was trained on an array without column names: pass a 2-D array, "
+                "not a dict of columns"
+            )
+        X = np.column_stack([np.asarray(X[k]) for k in keys]) if keys else np.empty((0, 0))
+    array = _as_2d(X)
+    if spec.width is not None and array.shape[1] != spec.width:
+        raise InvalidInputError(
+            f"expected {spec.width} features, got {array.shape[1]} "
+            f"(input shape {array.shape}); pass an array of shape (n_rows, {spec.width})"
+        )
+    columns = list(feature_names) if feature_names else None
+    return _cast(array, spec, columns)
+
+
+def _as_2d(X: Any) -> np.ndarray:
+    try:
+        array = np.asarray(X)
+    except ValueError as exc:  # ragged lists of rows
+        raise InvalidInputError(f"could not read the input as a table: {exc}") from None
+    if array.ndim == 1:
+        raise InvalidInputError(
+            f"expected a 2-D input (rows x features), got a 1-D array of {array.shape[0]} values; "
+            "use X.reshape(1, -1) for a single row"
+        )
+    if array.ndim != 2:
+        raise InvalidInputError(f"expected a 2-D input (rows x features), got shape {array.shape}")
+    return array
+
+
+def _cast(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> np.ndarray:
+    """Cast to the declared element type, refusing values that would be silently wrong."""
+    if spec.is_string:
+        if array.dtype.kind not in "OUS":
+            raise InvalidInputError(
+                f"column {spec.name!r} holds {array.dtype} values but the model expects strings"
+            )
+        return array.astype(str).astype(object)
+    target = _NUMERIC.get(spec.dtype)
+    if target is None:  # pragma: no cover - the exporter writes only the types above
+        raise InvalidInputError(f"input {spec.name!r} has an unsupported type {spec.dtype!r}")
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"{_describe(array, where)} holds non-numeric values ({array.dtype}) "
+                f"but the model expects {spec.dtype}"
+            ) from None
+    out = np.ascontiguousarray(array, dtype=target)
+    if not spec.allow_nan and out.dtype.kind == "f" and out.size and not np.isfinite(out).all():
+        bad = ~np.isfinite(out)
+        raise InvalidInputError(
+            f"{_describe(out, where, bad)} holds NaN or infinite values and this model has no "
+            "imputer for them; fill or drop those rows first"
+        )
+    return out
+
+
+def _describe(array: np.ndarray, where: str | list[str] | None, bad: np.ndarray | None = None) -> str:
+    """Name the offending column: 'column 'age'' or 'feature 3' for anonymous arrays."""
+    if isinstance(where, str):
+        return f"column {where!r}"
+    if bad is None:
+        # Find the first column whose values do not convert.
+        bad_cols = []
+        for j in range(array.shape[1] if array.ndim == 2 else 0):
+            try:
+                array[:, j].astype(np.float64)
+            except (TypeError, ValueError):
+                bad_cols.append(j)
+    else:
+        bad_cols = sorted(set(np.nonzero(bad)[1].tolist())) if bad.ndim == 2 else []
+    if not bad_cols:
+        return "the input"
+    names = [where[j] if where else f"feature {j}" for j in bad_cols[:5]]
+    return ("column " if where else "") + ", ".join(map(str, names))
