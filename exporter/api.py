@@ -91,7 +91,7 @@ def export(
 
     names = public_outputs(plan)
     plan.expected = parity.native_outputs(estimator, plan.sample, names)
-    model = compose.chain(convert_plan(plan), names)
+    model = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
     model, pass_results = run_passes(model, passes)
     meta = package.build_metadata(plan, model, plan.expected)
     package.attach(model, meta)

@@ -53,10 +53,15 @@ def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
-def chain(parts: Sequence[onnx.ModelProto], output_names: Sequence[str]) -> onnx.ModelProto:
-    """Merge parts into one model; rename the final outputs to ``output_names``."""
+def chain(
+    parts: Sequence[onnx.ModelProto], input_names: Sequence[str], output_names: Sequence[str]
+) -> onnx.ModelProto:
+    """Merge parts into one model; name its inputs and outputs with the public names given."""
     parts = _align_versions(list(parts))
-    public_inputs = [i.name for i in parts[0].graph.input]
+    if len(parts[0].graph.input) != len(input_names):
+        raise ConversionError(
+            f"internal: the first part takes {len(parts[0].graph.input)} inputs, expected {list(input_names)}"
+        )
     prefixed = [compose.add_prefix(p, f"p{k}_") for k, p in enumerate(parts)]
     merged = prefixed[0]
     for k, nxt in enumerate(prefixed[1:], start=1):
@@ -72,7 +77,7 @@ def chain(parts: Sequence[onnx.ModelProto], output_names: Sequence[str]) -> onnx
             merged = compose.merge_models(merged, nxt, io_map=[(o.name, i.name) for o, i in zip(outs, ins, strict=True)])
         except Exception as exc:
             raise ConversionError(f"merging part {k} into the graph failed: {exc}") from exc
-    for value, public in zip(list(merged.graph.input), public_inputs, strict=True):
+    for value, public in zip(list(merged.graph.input), input_names, strict=True):
         rename(merged.graph, value.name, public)
     if len(merged.graph.output) != len(output_names):
         raise ConversionError(
