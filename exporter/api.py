@@ -16,7 +16,7 @@ from exporter.convert.heads import Head, suggest_head
 from exporter.errors import ParityError
 from exporter.load import unwrap
 from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
-from exporter.plan import Plan, make_plan
+from exporter.plan import Plan, Stage, make_plan, make_stages
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, read_sample, synthesize_sample
 
@@ -80,6 +80,7 @@ def export(
     """
     load_builtin()
     estimator = unwrap(estimator)
+    stages = make_stages(estimator)  # first: unsupported or unfitted steps fail before anything else
     schema = infer_schema(estimator, sample if not isinstance(sample, (str, Path)) else None)
     if isinstance(sample, (str, Path)):
         rows, origin = read_sample(sample, schema), "user"
@@ -87,7 +88,7 @@ def export(
         rows, origin = coerce_sample(sample, schema), "user"
     else:
         rows, origin = synthesize_sample(estimator, schema), "synthetic"
-    plan = make_plan(estimator, schema, _native_dtype(rows, estimator))
+    plan = make_plan(estimator, stages, schema, _native_dtype(rows, stages))
 
     names = public_outputs(plan)
     plan.expected = parity.native_outputs(estimator, plan.sample, names)
@@ -116,13 +117,9 @@ def check_parity(model: onnx.ModelProto, plan: Plan, tolerances: dict[str, tuple
     return parity.compare(plan.expected, actual, tolerances, origin)
 
 
-def _native_dtype(rows: Any, estimator: Any) -> Any:
+def _native_dtype(rows: Any, stages: list[Stage]) -> Any:
     """Feed the native path float32 when a torch module is in it: torch wrappers are fit on float32."""
-    from exporter.plan import flatten_steps
-    from exporter.registry import SKLEARN, registry
-
-    has_torch = any(registry.lookup(type(s)) is not SKLEARN for _, s in flatten_steps(estimator))
-    if isinstance(rows, np.ndarray) and has_torch:
+    if isinstance(rows, np.ndarray) and any(s.kind == "torch" for s in stages):
         return rows.astype(np.float32)
     return rows
 

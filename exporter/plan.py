@@ -93,6 +93,8 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
         return "sklearn", None
     if isinstance(entry, TorchAdapter):
         return "torch", entry
+    if _registered_with_skl2onnx(type(step)):  # a user's skl2onnx.update_registered_converter
+        return "sklearn", None
     if (hasattr(step, "predict") or hasattr(step, "transform")) and module_attributes(step):
         return "torch", TorchAdapter(source="detected")
     kind = f"{type(step).__module__}.{type(step).__qualname__}"
@@ -104,6 +106,12 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
     if hasattr(step, "predict") and not module_attributes(step) and _looks_like_unfitted_wrapper(step):
         raise NotFittedError(f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting")
     raise UnsupportedStepError(f"step {position} {name!r} ({kind}) is not supported: {hint}")
+
+
+def _registered_with_skl2onnx(cls: type) -> bool:
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    return cls in sklearn_operator_name_map
 
 
 def _looks_like_unfitted_wrapper(step: Any) -> bool:
@@ -201,8 +209,8 @@ def _step_label(stage: Stage) -> str:
     return f"step {stage.positions[-1]} {name!r} ({type(step).__name__})"
 
 
-def make_plan(estimator: Any, schema: Schema, sample: Any) -> Plan:
-    stages = make_stages(estimator)
+def make_plan(estimator: Any, stages: list[Stage], schema: Schema, sample: Any) -> Plan:
+    """Measure the stages (from make_stages) on the sample and decide the task."""
     task = task_of(estimator, stages)
     probe(stages, sample, task)
     return Plan(estimator, stages, schema, task, sample)

@@ -62,7 +62,11 @@ Entry = Union[SklearnConverter, TorchAdapter]
 
 
 class Registry:
-    """Type → converter entry. Lookup walks the MRO so subclasses inherit their parent's entry."""
+    """Type → converter entry. Lookup walks the MRO so subclasses inherit their parent's entry.
+
+    Exception: ``SKLEARN`` entries match their exact type only, as skl2onnx does — a subclass of
+    StandardScaler may override ``transform``, and converting it as a StandardScaler would be wrong.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[type, Entry] = {}
@@ -82,8 +86,9 @@ class Registry:
 
     def lookup(self, cls: type) -> Entry | None:
         for base in cls.__mro__:
-            if base in self._entries:
-                return self._entries[base]
+            entry = self._entries.get(base)
+            if entry is not None and (entry is not SKLEARN or base is cls):
+                return entry
         return None
 
     def __contains__(self, cls: type) -> bool:

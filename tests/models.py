@@ -140,3 +140,14 @@ class TorchRegressor(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             out = self.model_(_tensor(X)).numpy()
         return out.ravel() if self._single else out
+
+
+class Doubler(BaseEstimator):
+    """A custom sklearn-style step no converter knows."""
+
+    def fit(self, X: Any, y: Any = None) -> Doubler:
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        return np.asarray(X) * 2
