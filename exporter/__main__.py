@@ -20,16 +20,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m exporter",
         description="Compile a fitted scikit-learn + PyTorch pipeline into one verified ONNX model.",
     )
-    parser.add_argument("pipeline", type=Path, help="fitted Pipeline / search CV / estimator (.pkl, .joblib, .skops)")
+    parser.add_argument(
+        "pipeline", type=Path, help="fitted Pipeline / search CV / estimator (.pkl, .joblib, .skops)"
+    )
     parser.add_argument("-o", "--output", type=Path, help="model path (default: PIPELINE with suffix .onnx)")
     parser.add_argument("--sample", help="rows to check parity on (.npy or .csv); synthesised when absent")
     parser.add_argument("--atol", type=float, help="absolute tolerance for every numeric output")
     parser.add_argument("--rtol", type=float, help="relative tolerance for every numeric output")
     parser.add_argument("--force", action="store_true", help="write the model even when parity fails")
-    parser.add_argument("--trust", action="append", default=[], metavar="TYPE",
-                        help=".skops only: trust this type (repeatable); unknown types are listed otherwise")
-    parser.add_argument("--path", action="append", default=[], metavar="DIR",
-                        help="add DIR to the import path to unpickle your own classes (repeatable)")
+    parser.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help=".skops only: trust this type (repeatable); unknown types are listed otherwise",
+    )
+    parser.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="add DIR to the import path to unpickle your own classes (repeatable)",
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, e.g. one that calls exporter.register_wrapper (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
@@ -54,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from exporter.api import export
-    from exporter.load import load_estimator
+    from exporter.load import import_plugins, load_estimator
     from exporter.parity import DEFAULT_TOLERANCES
 
+    import_plugins(args.plugin, import_paths=args.path)
     estimator = load_estimator(args.pipeline, trust=args.trust, import_paths=args.path)
     tolerances = None
     if args.atol is not None or args.rtol is not None:

@@ -40,15 +40,20 @@ class ExportResult:
     def summary(self) -> str:
         stages = " → ".join(f"{s.kind}({', '.join(n for n, _ in s.steps)})" for s in self.plan.stages)
         inputs = self.plan.schema
-        shape = (f"{len(inputs.inputs)} column inputs" if inputs.layout == "columns"
-                 else f"X[N, {inputs.inputs[0].width}]")
+        shape = (
+            f"{len(inputs.inputs)} column inputs"
+            if inputs.layout == "columns"
+            else f"X[N, {inputs.inputs[0].width}]"
+        )
         outputs = ", ".join(o.name for o in self.model.graph.output)
-        return "\n".join([
-            f"{self.plan.task}: {stages}",
-            f"inputs: {shape}; outputs: {outputs}; {len(self.model.graph.node)} nodes, "
-            f"{self.model.ByteSize() / 1024:.1f} KiB",
-            self.report.format(),
-        ])
+        return "\n".join(
+            [
+                f"{self.plan.task}: {stages}",
+                f"inputs: {shape}; outputs: {outputs}; {len(self.model.graph.node)} nodes, "
+                f"{self.model.ByteSize() / 1024:.1f} KiB",
+                self.report.format(),
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,8 +112,9 @@ def export(
     return result
 
 
-def check_parity(model: onnx.ModelProto, plan: Plan, tolerances: dict[str, tuple[float, float]] | None,
-                 origin: str) -> parity.ParityReport:
+def check_parity(
+    model: onnx.ModelProto, plan: Plan, tolerances: dict[str, tuple[float, float]] | None, origin: str
+) -> parity.ParityReport:
     import runtime
 
     # Through the runtime's public methods: input adapters and dtype restoration are checked too.
@@ -124,6 +130,9 @@ def _native_dtype(rows: Any, stages: list[Stage]) -> Any:
     return rows
 
 
+_CLI_HINT = " (CLI: put that call in a module and pass --plugin MODULE)"
+
+
 def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
     message = f"the exported model does not match the native pipeline: {report.failures()}"
     stage = plan.stages[-1]
@@ -132,10 +141,16 @@ def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
         suggestion = suggest_head(stage.head, stage.module_out, native_proba, np.asarray(stage.native_out))
         cls = type(stage.step).__name__
         if suggestion is not None and suggestion != stage.head.declared:
-            return (f"{message}. The estimator's own predict/predict_proba match {suggestion!r}: declare it with "
-                    f"exporter.register_wrapper({cls}, head=exporter.{suggestion!r})")
-        return (f"{message}. The head used was {stage.head.declared!r}; declare the right one with "
-                f"exporter.register_wrapper({cls}, head=exporter.Head(...)) (see README 'Heads')")
+            return (
+                f"{message}. The estimator's own predict/predict_proba match {suggestion!r}: declare it with "
+                f"exporter.register_wrapper({cls}, head=exporter.{suggestion!r})"
+                f"{_CLI_HINT}"
+            )
+        return (
+            f"{message}. The head used was {stage.head.declared!r}; declare the right one with "
+            f"exporter.register_wrapper({cls}, head=exporter.Head(...)) (see README 'Heads')"
+            f"{_CLI_HINT}"
+        )
     return message + " (pass --force to write it anyway; the failure is recorded in its metadata)"
 
 

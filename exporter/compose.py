@@ -15,7 +15,7 @@ from onnx import TensorProto, compose, helper
 
 from exporter.errors import ConversionError
 
-ELEM_NAMES = {
+ELEM_NAMES: dict[int, str] = {
     TensorProto.FLOAT: "float32",
     TensorProto.DOUBLE: "float64",
     TensorProto.INT64: "int64",
@@ -24,7 +24,7 @@ ELEM_NAMES = {
     TensorProto.BOOL: "bool",
     TensorProto.FLOAT16: "float16",
 }
-ELEM_TYPES = {v: k for k, v in ELEM_NAMES.items()}
+ELEM_TYPES: dict[str, int] = {v: k for k, v in ELEM_NAMES.items()}
 
 
 def elem_type(value_info: Any) -> int:
@@ -33,7 +33,9 @@ def elem_type(value_info: Any) -> int:
 
 def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X") -> onnx.ModelProto:
     """Per-column inputs (N x 1 each) → one float32 matrix, for stages that take a matrix."""
-    inputs = [helper.make_tensor_value_info(n, ELEM_TYPES[d], ["N", 1]) for n, d in zip(names, dtypes, strict=True)]
+    inputs = [
+        helper.make_tensor_value_info(n, ELEM_TYPES[d], ["N", 1]) for n, d in zip(names, dtypes, strict=True)
+    ]
     nodes, cast_names = [], []
     for n, d in zip(names, dtypes, strict=True):
         if d == "string":
@@ -48,7 +50,10 @@ def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X
             cast_names.append(n)
     nodes.append(helper.make_node("Concat", cast_names, [output], axis=1))
     graph = helper.make_graph(
-        nodes, "columns", inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", len(names)])]
+        nodes,
+        "columns",
+        inputs,
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", len(names)])],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
@@ -74,14 +79,17 @@ def chain(
             if elem_type(out) != elem_type(inp):
                 _cast_input(nxt, inp.name, elem_type(out))
         try:
-            merged = compose.merge_models(merged, nxt, io_map=[(o.name, i.name) for o, i in zip(outs, ins, strict=True)])
+            merged = compose.merge_models(
+                merged, nxt, io_map=[(o.name, i.name) for o, i in zip(outs, ins, strict=True)]
+            )
         except Exception as exc:
             raise ConversionError(f"merging part {k} into the graph failed: {exc}") from exc
     for value, public in zip(list(merged.graph.input), input_names, strict=True):
         rename(merged.graph, value.name, public)
     if len(merged.graph.output) != len(output_names):
         raise ConversionError(
-            f"internal: the merged graph has {len(merged.graph.output)} outputs, expected {list(output_names)}"
+            f"internal: the merged graph has {len(merged.graph.output)} outputs, "
+            f"expected {list(output_names)}"
         )
     for value, public in zip(list(merged.graph.output), output_names, strict=True):
         rename(merged.graph, value.name, public)

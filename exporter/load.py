@@ -28,6 +28,20 @@ def load_estimator(
     return unwrap(obj, source=str(path))
 
 
+def import_plugins(modules: Sequence[str], *, import_paths: Sequence[str | Path] = ()) -> None:
+    """Import the user's modules that register wrappers or converters (CLI ``--plugin``)."""
+    import importlib
+
+    with _importable(["", *import_paths]):
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise LoadError(
+                    f"cannot import plugin module {name!r}: {exc}; add its folder with --path DIR"
+                ) from None
+
+
 def unwrap(obj: Any, source: str = "the object") -> Any:
     """GridSearchCV / RandomizedSearchCV & co. → their refitted best_estimator_."""
     if hasattr(obj, "best_estimator_"):

@@ -20,13 +20,21 @@ from exporter.compose import ELEM_NAMES, elem_type
 from runtime.model import METADATA_KEY
 
 if TYPE_CHECKING:
-    from exporter.parity import ParityReport
-    from exporter.passes import PassResult
     from exporter.plan import Plan
 
 FORMAT = "hybridonnx/1"
 N_GOLDEN_ROWS = 5
-_VERSIONED = ("hybridonnx", "numpy", "scikit-learn", "torch", "skl2onnx", "onnx", "onnxscript", "onnxruntime", "skorch")
+_VERSIONED = (
+    "hybridonnx",
+    "numpy",
+    "scikit-learn",
+    "torch",
+    "skl2onnx",
+    "onnx",
+    "onnxscript",
+    "onnxruntime",
+    "skorch",
+)
 
 
 def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -34,9 +42,13 @@ def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.nd
     for value in model.graph.output:
         dims = value.type.tensor_type.shape.dim
         outputs[value.name] = {
-            "dtype": ELEM_NAMES.get(elem_type(value), str(elem_type(value))),
-            "shape": [None] + [int(d.dim_value) if d.dim_value else _native_dim(expected, value.name, i)
-                               for i, d in enumerate(dims) if i > 0],
+            "dtype": ELEM_NAMES.get(elem_type(value)) or str(elem_type(value)),
+            "shape": [None]
+            + [
+                int(d.dim_value) if d.dim_value else _native_dim(expected, value.name, i)
+                for i, d in enumerate(dims)
+                if i > 0
+            ],
             "native_dtype": str(expected[value.name].dtype),
         }
     meta: dict[str, Any] = {
@@ -45,8 +57,11 @@ def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.nd
         **plan.schema.to_dict(),
         "outputs": outputs,
         "stages": [
-            {"kind": s.kind, "steps": [name for name, _ in s.steps],
-             "types": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in s.steps]}
+            {
+                "kind": s.kind,
+                "steps": [name for name, _ in s.steps],
+                "types": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in s.steps],
+            }
             for s in plan.stages
         ],
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
@@ -77,12 +92,12 @@ def _classes(plan: Plan) -> np.ndarray:
 
 def golden_rows(plan: Plan, expected: dict[str, np.ndarray], n: int = N_GOLDEN_ROWS) -> dict[str, Any]:
     """A few sample rows with the native answers, for on-device verification."""
-    sample = plan.sample
-    rows = sample.iloc[:n] if hasattr(sample, "iloc") else np.asarray(sample)[:n]
-    if hasattr(rows, "to_dict"):
-        inputs: Any = {c: _jsonable(rows[c].to_numpy()) for c in rows.columns}
+    sample: Any = plan.sample
+    if hasattr(sample, "iloc"):  # DataFrame: one list per column
+        rows = sample.iloc[:n]
+        inputs: Any = {str(c): _jsonable(rows[c].to_numpy()) for c in rows.columns}
     else:
-        inputs = _jsonable(rows)
+        inputs = _jsonable(np.asarray(sample)[:n])
     return {"inputs": inputs, "outputs": {k: _jsonable(v[:n]) for k, v in expected.items()}}
 
 

@@ -49,7 +49,10 @@ class OutputReport:
             return f"{status} {self.name}: {self.problem}"
         if self.label_agreement is not None:
             ties = f", {self.label_ties} tie(s)" if self.label_ties else ""
-            return f"{status} {self.name}: {self.label_agreement:.2%} agreement ({self.label_mismatches} mismatch(es){ties})"
+            return (
+                f"{status} {self.name}: {self.label_agreement:.2%} agreement "
+                f"({self.label_mismatches} mismatch(es){ties})"
+            )
         return (
             f"{status} {self.name}: max abs {self.max_abs_error:.2e}, max rel {self.max_rel_error:.2e} "
             f"(atol {self.atol:g}, rtol {self.rtol:g})"
@@ -67,8 +70,12 @@ class ParityReport:
         return all(o.passed for o in self.outputs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "n_rows": self.n_rows, "sample": self.sample,
-                "outputs": [asdict(o) for o in self.outputs]}
+        return {
+            "passed": self.passed,
+            "n_rows": self.n_rows,
+            "sample": self.sample,
+            "outputs": [asdict(o) for o in self.outputs],
+        }
 
     def format(self) -> str:
         head = f"parity on {self.n_rows} {self.sample} rows: {'passed' if self.passed else 'FAILED'}"
@@ -79,7 +86,12 @@ class ParityReport:
 
 
 # The estimator method (native) and runtime.Model method that produce each public output.
-METHODS = {"label": "predict", "probabilities": "predict_proba", "prediction": "predict", "features": "transform"}
+METHODS = {
+    "label": "predict",
+    "probabilities": "predict_proba",
+    "prediction": "predict",
+    "features": "transform",
+}
 
 
 def native_outputs(estimator: Any, X: Any, output_names: list[str]) -> dict[str, np.ndarray]:
@@ -102,7 +114,8 @@ def compare(
     tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     proba = expected.get("probabilities")
     reports = [
-        _compare_labels(actual[name], value, proba, tol["probabilities"][0]) if name == "label"
+        _compare_labels(actual[name], value, proba, tol["probabilities"][0])
+        if name == "label"
         else _compare_numbers(name, actual[name], value, *tol[name])
         for name, value in expected.items()
     ]
@@ -132,7 +145,9 @@ def _compare_numbers(name: str, got: np.ndarray, want: np.ndarray, atol: float, 
     bad = (err > atol + rtol * np.abs(w)) | nan_mismatch
     per_row = bad.reshape(len(bad), -1).any(axis=1)
     report.passed = not per_row.any()
-    report.worst_rows = np.argsort(-err.reshape(len(err), -1).max(axis=1))[:5].tolist() if not report.passed else []
+    report.worst_rows = (
+        np.argsort(-err.reshape(len(err), -1).max(axis=1))[:5].tolist() if not report.passed else []
+    )
     return report
 
 

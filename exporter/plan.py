@@ -104,7 +104,9 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
         "(skl2onnx.update_registered_converter) — see README 'Supported steps'"
     )
     if hasattr(step, "predict") and not module_attributes(step) and _looks_like_unfitted_wrapper(step):
-        raise NotFittedError(f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting")
+        raise NotFittedError(
+            f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting"
+        )
     raise UnsupportedStepError(f"step {position} {name!r} ({kind}) is not supported: {hint}")
 
 
@@ -147,7 +149,8 @@ def _check_fitted(stages: list[Stage]) -> None:
                 check_is_fitted(step)
             except SkNotFitted:
                 raise NotFittedError(
-                    f"step {position} {name!r} ({type(step).__name__}) is not fitted: fit the pipeline before exporting"
+                    f"step {position} {name!r} ({type(step).__name__}) is not fitted: "
+                    "fit the pipeline before exporting"
                 ) from None
             except TypeError:
                 pass  # not a BaseEstimator: nothing to check
@@ -159,8 +162,14 @@ def task_of(estimator: Any, stages: list[Stage]) -> Task:
         assert last.adapter is not None
         declared = last.adapter.head_for(last.step).task
         if declared != "auto":
-            return declared  # type: ignore[return-value]
-        return "classifier" if hasattr(last.step, "classes_") else "regressor" if hasattr(last.step, "predict") else "transformer"
+            return declared
+        return (
+            "classifier"
+            if hasattr(last.step, "classes_")
+            else "regressor"
+            if hasattr(last.step, "predict")
+            else "transformer"
+        )
     step = last.step
     if hasattr(step, "classes_") and hasattr(step, "predict"):
         return "classifier"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from exporter.convert.heads import Head
 from exporter.errors import RegistrationError
@@ -32,9 +32,9 @@ class SklearnConverter:
 SKLEARN = SklearnConverter()
 
 # A module is found by attribute name, or by a function of the fitted step.
-ModuleLocator = Union[str, Callable[[Any], Any], None]
+ModuleLocator = str | Callable[[Any], Any] | None
 # A head is fixed, or computed from the fitted step (e.g. skorch's predict_nonlinearity).
-HeadResolver = Union[Head, Callable[[Any], Head], None]
+HeadResolver = Head | Callable[[Any], Head] | None
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class TorchAdapter:
         return self.head(step)
 
 
-Entry = Union[SklearnConverter, TorchAdapter]
+Entry = SklearnConverter | TorchAdapter
 
 
 class Registry:

@@ -22,9 +22,7 @@ def infer_schema(estimator: Any, sample: Any = None) -> Schema:
     allow_nan = _handles_nan(estimator)
     if names is not None:
         strings = _string_columns(estimator, sample)
-        specs = tuple(
-            InputSpec(str(n), "string" if n in strings else "float32", 1, allow_nan) for n in names
-        )
+        specs = tuple(InputSpec(str(n), "string" if n in strings else "float32", 1, allow_nan) for n in names)
         return Schema("columns", specs, tuple(str(n) for n in names))
     width = _n_features(estimator, sample)
     return Schema("matrix", (InputSpec("X", "float32", width, allow_nan),))
@@ -140,7 +138,9 @@ def coerce_sample(data: Any, schema: Schema) -> Any:
         if isinstance(data, pd.DataFrame):
             missing = [n for n in names if n not in data.columns]
             if missing:
-                raise SampleError(f"sample is missing column(s) {missing}; the pipeline was trained on {names}")
+                raise SampleError(
+                    f"sample is missing column(s) {missing}; the pipeline was trained on {names}"
+                )
             return data[names].reset_index(drop=True)
         array = np.asarray(data)
         if array.ndim != 2 or array.shape[1] != len(names):
@@ -197,8 +197,9 @@ def _known_categories(estimator: Any) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
     for _, transformer, columns in getattr(ct, "transformers_", []):
-        cats = [getattr(t, "categories_", None) for t in [transformer, *_walk(transformer)]]
-        cats = [c for c in cats if c is not None]
+        cats: list[Any] = [
+            t.categories_ for t in [transformer, *_walk(transformer)] if hasattr(t, "categories_")
+        ]
         if cats and isinstance(columns, (list, tuple)) and len(cats[0]) == len(columns):
             for column, values in zip(columns, cats[0], strict=True):
                 found[str(column)] = list(values)

@@ -89,7 +89,9 @@ def prepare_feeds(X: Any, schema: Schema) -> tuple[dict[str, np.ndarray], int]:
         feeds = {spec.name: _matrix_feed(X, spec, schema.feature_names)}
     n_rows = {len(v) for v in feeds.values()}
     if len(n_rows) != 1:
-        raise InvalidInputError(f"columns have different lengths: {sorted(n_rows)}; pass columns of one length")
+        raise InvalidInputError(
+            f"columns have different lengths: {sorted(n_rows)}; pass columns of one length"
+        )
     return feeds, n_rows.pop()
 
 
@@ -104,9 +106,7 @@ def _as_columns(X: Any, schema: Schema) -> Mapping[str, Any]:
         present = set(X.columns) if _is_dataframe(X) else set(X.keys())
         missing = [n for n in names if n not in present]
         if missing:
-            raise InvalidInputError(
-                f"missing column(s) {missing}; the model expects columns {names}"
-            )
+            raise InvalidInputError(f"missing column(s) {missing}; the model expects columns {names}")
         return {n: X[n] for n in names}
     array = _as_2d(X)
     if array.shape[1] != len(names):

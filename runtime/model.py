@@ -139,7 +139,9 @@ class Model:
     def classes_(self) -> np.ndarray:
         if self.task != "classifier":
             raise UnsupportedMethodError(f"classes_ exists for classifiers only; this model is a {self.task}")
-        return _restore_dtype(np.asarray(self.metadata["classes"], dtype=object), self.metadata["classes_dtype"])
+        return _restore_dtype(
+            np.asarray(self.metadata["classes"], dtype=object), self.metadata["classes_dtype"]
+        )
 
     # -- inference ------------------------------------------------------------------------------
     def run(self, X: Any) -> dict[str, np.ndarray]:
@@ -150,7 +152,9 @@ class Model:
         try:
             values = self._session().run(None, feeds)
         except Exception as exc:  # data passed the schema checks but the graph still refused it
-            raise InvalidInputError(f"onnxruntime could not run the model on this input: {_first_line(exc)}") from None
+            raise InvalidInputError(
+                f"onnxruntime could not run the model on this input: {_first_line(exc)}"
+            ) from None
         return dict(zip(self._output_names, values, strict=True))
 
     def predict(self, X: Any) -> np.ndarray:
@@ -175,7 +179,9 @@ class Model:
     def transform(self, X: Any) -> np.ndarray:
         """Same features as the native pipeline's ``transform`` (pipelines ending in a transformer)."""
         if self.task != "transformer":
-            raise UnsupportedMethodError(f"transform is for pipelines that end in a transformer; this model is a {self.task}")
+            raise UnsupportedMethodError(
+                f"transform is for pipelines that end in a transformer; this model is a {self.task}"
+            )
         return self._output(X, "features")
 
     def _output(self, X: Any, name: str) -> np.ndarray:
@@ -188,11 +194,14 @@ class Model:
             shape = [0, *spec["shape"][1:]]
             outputs[name] = np.empty(shape, dtype=object if spec["dtype"] == "string" else spec["dtype"])
         if not outputs:
-            raise InvalidInputError("empty input: this model carries no output description to shape an empty answer")
+            raise InvalidInputError(
+                "empty input: this model carries no output description to shape an empty answer"
+            )
         return outputs
 
     def __repr__(self) -> str:
-        return f"Model(source={self.source!r}, task={self.task!r}, inputs={[s.name for s in self.schema.inputs]})"
+        inputs = [s.name for s in self.schema.inputs]
+        return f"Model(source={self.source!r}, task={self.task!r}, inputs={inputs})"
 
 
 def _restore_dtype(value: np.ndarray, native_dtype: str) -> np.ndarray:
@@ -229,7 +238,13 @@ def _explain_load_failure(source: str, exc: BaseException) -> str:
         )
     opset = re.search(r"(Opset \d+ .*?)(?:\.|$)", message)
     if opset and "is under development" not in message:
-        return f"{source}: this onnxruntime {ort.__version__} cannot run the model's opset ({opset.group(1)}); upgrade onnxruntime"
+        return (
+            f"{source}: this onnxruntime {ort.__version__} cannot run the model's opset "
+            f"({opset.group(1)}); upgrade onnxruntime"
+        )
     if "Protobuf parsing failed" in message or "INVALID_PROTOBUF" in message:
-        return f"{source}: not an ONNX model (the file does not parse as ONNX protobuf; truncated or another format?)"
+        return (
+            f"{source}: not an ONNX model (the file does not parse as ONNX protobuf; "
+            "truncated or another format?)"
+        )
     return f"{source}: onnxruntime could not load the model: {_first_line(exc)}"

@@ -65,8 +65,15 @@ def _float32(y: np.ndarray) -> np.ndarray:
 
 def _skorch_classifier(n_in: int, n_out: int) -> Any:
     net = NeuralNetClassifier(
-        MLP, module__n_in=n_in, module__n_out=n_out, criterion=torch.nn.CrossEntropyLoss,
-        max_epochs=15, lr=0.05, optimizer=torch.optim.Adam, train_split=None, verbose=0,
+        MLP,
+        module__n_in=n_in,
+        module__n_out=n_out,
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=15,
+        lr=0.05,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        verbose=0,
     )
     return make_pipeline(StandardScaler(), net)
 
@@ -74,24 +81,44 @@ def _skorch_classifier(n_in: int, n_out: int) -> Any:
 def _skorch_nll_classifier(n_in: int, n_out: int) -> Any:
     # skorch's default criterion (NLLLoss) expects a module that outputs probabilities.
     net = NeuralNetClassifier(
-        MLP, module__n_in=n_in, module__n_out=n_out, module__softmax=True,
-        max_epochs=15, lr=0.05, optimizer=torch.optim.Adam, train_split=None, verbose=0,
+        MLP,
+        module__n_in=n_in,
+        module__n_out=n_out,
+        module__softmax=True,
+        max_epochs=15,
+        lr=0.05,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        verbose=0,
     )
     return make_pipeline(StandardScaler(), net)
 
 
 def _skorch_binary(n_in: int, n_out: int) -> Any:
     net = NeuralNetBinaryClassifier(
-        MLP, module__n_in=n_in, module__n_out=1, max_epochs=15, lr=0.05,
-        optimizer=torch.optim.Adam, train_split=None, verbose=0, threshold=0.4,
+        MLP,
+        module__n_in=n_in,
+        module__n_out=1,
+        max_epochs=15,
+        lr=0.05,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        verbose=0,
+        threshold=0.4,
     )
     return make_pipeline(StandardScaler(), net)
 
 
 def _skorch_regressor(n_in: int, n_out: int) -> Any:
     net = NeuralNetRegressor(
-        MLP, module__n_in=n_in, module__n_out=n_out, max_epochs=30, lr=0.05,
-        optimizer=torch.optim.Adam, train_split=None, verbose=0,
+        MLP,
+        module__n_in=n_in,
+        module__n_out=n_out,
+        max_epochs=30,
+        lr=0.05,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        verbose=0,
     )
     return make_pipeline(StandardScaler(), net)
 
@@ -100,32 +127,78 @@ CASES = [
     Case("scaler-skorch-classifier", "iris", _skorch_classifier, target=_int64),
     Case("scaler-skorch-nll-classifier", "iris", _skorch_nll_classifier, target=_int64),
     Case("scaler-skorch-binary-threshold", "breast_cancer", _skorch_binary, target=_float32),
-    Case("scaler-skorch-regressor", "diabetes", _skorch_regressor, {"prediction": (1e-4, 1e-4)},
-         target=lambda y: y.astype(np.float32).reshape(-1, 1)),
-    Case("scaler-poly-wrapper-classifier", "wine",
-         lambda n, k: make_pipeline(StandardScaler(), PolynomialFeatures(2), TorchClassifier())),
-    Case("scaler-pca-wrapper-classifier", "digits",
-         lambda n, k: make_pipeline(StandardScaler(), PCA(16, random_state=0), TorchClassifier())),
-    Case("minmax-wrapper-regressor", "diabetes",
-         lambda n, k: make_pipeline(MinMaxScaler(), TorchRegressor())),
-    Case("multioutput-regressor", "linnerud",
-         lambda n, k: make_pipeline(StandardScaler(), TorchRegressor()), {"prediction": (1e-3, 1e-4)}),
-    Case("string-labels", "iris",
-         lambda n, k: make_pipeline(StandardScaler(), TorchClassifier()), string_labels=True),
-    Case("binary-softmax-wrapper", "breast_cancer",
-         lambda n, k: make_pipeline(StandardScaler(), TorchClassifier())),
-    Case("binary-single-logit-wrapper", "breast_cancer",
-         lambda n, k: make_pipeline(StandardScaler(), SingleLogitClassifier()), string_labels=True),
-    Case("gridsearch-over-wrapper", "iris",
-         lambda n, k: GridSearchCV(make_pipeline(StandardScaler(), TorchClassifier(epochs=20)),
-                                   {"torchclassifier__hidden": [8, 16]}, cv=2)),
+    Case(
+        "scaler-skorch-regressor",
+        "diabetes",
+        _skorch_regressor,
+        {"prediction": (1e-4, 1e-4)},
+        target=lambda y: y.astype(np.float32).reshape(-1, 1),
+    ),
+    Case(
+        "scaler-poly-wrapper-classifier",
+        "wine",
+        lambda n, k: make_pipeline(StandardScaler(), PolynomialFeatures(2), TorchClassifier()),
+    ),
+    Case(
+        "scaler-pca-wrapper-classifier",
+        "digits",
+        lambda n, k: make_pipeline(StandardScaler(), PCA(16, random_state=0), TorchClassifier()),
+    ),
+    Case(
+        "minmax-wrapper-regressor", "diabetes", lambda n, k: make_pipeline(MinMaxScaler(), TorchRegressor())
+    ),
+    Case(
+        "multioutput-regressor",
+        "linnerud",
+        lambda n, k: make_pipeline(StandardScaler(), TorchRegressor()),
+        {"prediction": (1e-3, 1e-4)},
+    ),
+    Case(
+        "string-labels",
+        "iris",
+        lambda n, k: make_pipeline(StandardScaler(), TorchClassifier()),
+        string_labels=True,
+    ),
+    Case(
+        "binary-softmax-wrapper",
+        "breast_cancer",
+        lambda n, k: make_pipeline(StandardScaler(), TorchClassifier()),
+    ),
+    Case(
+        "binary-single-logit-wrapper",
+        "breast_cancer",
+        lambda n, k: make_pipeline(StandardScaler(), SingleLogitClassifier()),
+        string_labels=True,
+    ),
+    Case(
+        "gridsearch-over-wrapper",
+        "iris",
+        lambda n, k: GridSearchCV(
+            make_pipeline(StandardScaler(), TorchClassifier(epochs=20)),
+            {"torchclassifier__hidden": [8, 16]},
+            cv=2,
+        ),
+    ),
     Case("bare-plain-wrapper", "iris", lambda n, k: PlainTorchClassifier()),
-    Case("dataframe-wrapper-classifier", "wine",
-         lambda n, k: make_pipeline(StandardScaler(), TorchClassifier()), frame=True),
-    Case("pure-sklearn-logistic", "iris",
-         lambda n, k: make_pipeline(StandardScaler(), LogisticRegression()), dtype=np.float64),
-    Case("pure-sklearn-ridge", "diabetes",
-         lambda n, k: make_pipeline(StandardScaler(), Ridge()), {"prediction": (1e-3, 1e-5)}, dtype=np.float64),
+    Case(
+        "dataframe-wrapper-classifier",
+        "wine",
+        lambda n, k: make_pipeline(StandardScaler(), TorchClassifier()),
+        frame=True,
+    ),
+    Case(
+        "pure-sklearn-logistic",
+        "iris",
+        lambda n, k: make_pipeline(StandardScaler(), LogisticRegression()),
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-sklearn-ridge",
+        "diabetes",
+        lambda n, k: make_pipeline(StandardScaler(), Ridge()),
+        {"prediction": (1e-3, 1e-5)},
+        dtype=np.float64,
+    ),
 ]
 
 

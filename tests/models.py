@@ -16,7 +16,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 class MLP(torch.nn.Module):
     def __init__(self, n_in: int, n_out: int, hidden: int = 16, softmax: bool = False) -> None:
         super().__init__()
-        layers: list[torch.nn.Module] = [torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)]
+        layers: list[torch.nn.Module] = [
+            torch.nn.Linear(n_in, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, n_out),
+        ]
         if softmax:
             layers.append(torch.nn.Softmax(dim=-1))
         self.layers = torch.nn.Sequential(*layers)

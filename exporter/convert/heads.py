@@ -64,8 +64,9 @@ class ResolvedHead:
     declared: Head
 
 
-def resolve_head(head: Head, step: Any, module_output: np.ndarray, native_predict: np.ndarray | None,
-                 is_last: bool) -> ResolvedHead:
+def resolve_head(
+    head: Head, step: Any, module_output: np.ndarray, native_predict: np.ndarray | None, is_last: bool
+) -> ResolvedHead:
     task: Any = head.task
     if task == "auto":
         task = "classifier" if hasattr(step, "classes_") else "regressor" if is_last else "transformer"
@@ -79,8 +80,11 @@ def resolve_head(head: Head, step: Any, module_output: np.ndarray, native_predic
             proba = "sigmoid"
         labels = classes if head.labels == "classes" else None
     squeeze = (
-        task == "regressor" and native_predict is not None and native_predict.ndim == 1
-        and module_output.ndim == 2 and module_output.shape[1] == 1
+        task == "regressor"
+        and native_predict is not None
+        and native_predict.ndim == 1
+        and module_output.ndim == 2
+        and module_output.shape[1] == 1
     )
     return ResolvedHead(task, proba, head.threshold, labels, module_output.ndim, width, squeeze, head)
 
@@ -100,13 +104,18 @@ def apply_head_numpy(resolved: ResolvedHead, output: np.ndarray) -> tuple[np.nda
         p = z
     if p.shape[1] == 1:
         p = np.hstack([1.0 - p, p])
-    index = (p[:, 1] > resolved.threshold).astype(np.int64) if resolved.threshold is not None else p.argmax(axis=1)
+    index = (
+        (p[:, 1] > resolved.threshold).astype(np.int64)
+        if resolved.threshold is not None
+        else p.argmax(axis=1)
+    )
     label = resolved.labels[index] if resolved.labels is not None else index
     return label, p
 
 
-def suggest_head(resolved: ResolvedHead, output: np.ndarray, native_proba: np.ndarray | None,
-                 native_predict: np.ndarray) -> Head | None:
+def suggest_head(
+    resolved: ResolvedHead, output: np.ndarray, native_proba: np.ndarray | None, native_predict: np.ndarray
+) -> Head | None:
     """Find a declared Head whose NumPy result matches the native outputs, for the error message."""
     candidates = [
         Head(task="classifier", proba=p, threshold=t, labels=lab)
@@ -116,17 +125,27 @@ def suggest_head(resolved: ResolvedHead, output: np.ndarray, native_proba: np.nd
     ]
     for candidate in candidates:
         trial = ResolvedHead(
-            "classifier", candidate.proba, candidate.threshold,
+            "classifier",
+            candidate.proba,
+            candidate.threshold,
             resolved.labels if candidate.labels == "classes" else None,
-            resolved.module_ndim, resolved.width, False, candidate,
+            resolved.module_ndim,
+            resolved.width,
+            False,
+            candidate,
         )
         if trial.labels is None and resolved.labels is None and candidate.labels == "classes":
             continue
         label, proba = apply_head_numpy(trial, output)
-        if native_proba is not None and (proba is None or proba.shape != native_proba.shape
-                                         or not np.allclose(proba, native_proba, atol=1e-4, rtol=1e-3)):
+        if native_proba is not None and (
+            proba is None
+            or proba.shape != native_proba.shape
+            or not np.allclose(proba, native_proba, atol=1e-4, rtol=1e-3)
+        ):
             continue
-        if label.shape == native_predict.shape and np.array_equal(label.astype(object), native_predict.astype(object)):
+        if label.shape == native_predict.shape and np.array_equal(
+            label.astype(object), native_predict.astype(object)
+        ):
             return candidate
     return None
 
@@ -170,7 +189,9 @@ def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
             node("Identity", [p], proba_out)
         if resolved.threshold is not None:
             pos = node("Gather", [proba_out, const("col_1", np.array(1, np.int64))], "p_pos", axis=1)
-            gt = node("Greater", [pos, const("threshold", np.array(resolved.threshold, np.float32))], "is_pos")
+            gt = node(
+                "Greater", [pos, const("threshold", np.array(resolved.threshold, np.float32))], "is_pos"
+            )
             index = node("Cast", [gt], "index", to=TensorProto.INT64)
         else:
             index = node("ArgMax", [proba_out], "index", axis=1, keepdims=0)

@@ -28,11 +28,20 @@ def convert_sklearn_stage(
     )
     from sklearn.pipeline import Pipeline
 
-    types = {"float32": FloatTensorType, "float64": DoubleTensorType, "int64": Int64TensorType, "string": StringTensorType}
+    types = {
+        "float32": FloatTensorType,
+        "float64": DoubleTensorType,
+        "int64": Int64TensorType,
+        "string": StringTensorType,
+    }
     initial_types = [(name, types[dtype]([None, width])) for name, dtype, width in inputs]
     estimator = steps[0][1] if len(steps) == 1 else Pipeline(steps)
     last = steps[-1][1]
-    options = {id(last): {"zipmap": False}} if hasattr(last, "predict_proba") and hasattr(last, "classes_") else None
+    options = (
+        {id(last): {"zipmap": False}}
+        if hasattr(last, "predict_proba") and hasattr(last, "classes_")
+        else None
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -46,11 +46,14 @@ def find_module(step: Any, locator: Any, step_label: str) -> Any:
         if len(candidates) > 1 and not preferred:
             raise UnsupportedStepError(
                 f"{step_label} holds several torch modules ({', '.join(sorted(candidates))}); say which "
-                f"one to export: exporter.register_wrapper({type(step).__name__}, module='{sorted(candidates)[0]}')"
+                "one to export: exporter.register_wrapper("
+                f"{type(step).__name__}, module='{sorted(candidates)[0]}')"
             )
         module = candidates[preferred[0] if preferred else next(iter(candidates))]
     if not is_module(module):
-        raise UnsupportedStepError(f"{step_label}: the module locator returned {type(module).__name__}, not a torch.nn.Module")
+        raise UnsupportedStepError(
+            f"{step_label}: the module locator returned {type(module).__name__}, not a torch.nn.Module"
+        )
     return module
 
 
@@ -142,7 +145,9 @@ def export_module(module: Any, example: np.ndarray, step_label: str) -> Any:
 
 @contextlib.contextmanager
 def _quiet_torch_logs() -> Any:
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    loggers = [
+        logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")
+    ]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

@@ -47,7 +47,9 @@ PASSES: dict[str, Pass] = {"check": check, "infer_shapes": infer_shapes}
 DEFAULT_PASSES: tuple[str, ...] = ("check", "infer_shapes")
 
 
-def run_passes(model: onnx.ModelProto, names: Sequence[str] = DEFAULT_PASSES) -> tuple[onnx.ModelProto, list[PassResult]]:
+def run_passes(
+    model: onnx.ModelProto, names: Sequence[str] = DEFAULT_PASSES
+) -> tuple[onnx.ModelProto, list[PassResult]]:
     results = []
     for name in names:
         if name not in PASSES:

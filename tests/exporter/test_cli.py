@@ -26,8 +26,14 @@ def _dump(obj: Any, path: Path) -> Path:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "exporter", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -36,8 +42,16 @@ def test_cli_subprocess_end_to_end(tmp_path: Path, iris_pipeline: Any) -> None:
     pkl = _dump(estimator, tmp_path / "pipeline.pkl")
     np.save(tmp_path / "rows.npy", X[:30])
 
-    done = _cli(str(pkl), "-o", str(tmp_path / "model.onnx"), "--sample", str(tmp_path / "rows.npy"),
-                "--path", str(ROOT), cwd=tmp_path)
+    done = _cli(
+        str(pkl),
+        "-o",
+        str(tmp_path / "model.onnx"),
+        "--sample",
+        str(tmp_path / "rows.npy"),
+        "--path",
+        str(ROOT),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "parity on 30 user rows: passed" in done.stdout
     assert "[torch.onnx]" not in done.stdout  # the exporter's own output stays readable
@@ -57,7 +71,9 @@ def test_cli_subprocess_end_to_end(tmp_path: Path, iris_pipeline: Any) -> None:
 def test_cli_subprocess_failure_is_one_line(tmp_path: Path) -> None:
     done = _cli(str(tmp_path / "missing.pkl"), cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"error: pipeline file not found: '{tmp_path / 'missing.pkl'}'"]
+    assert done.stderr.strip().splitlines() == [
+        f"error: pipeline file not found: '{tmp_path / 'missing.pkl'}'"
+    ]
     assert "Traceback" not in done.stderr
 
 
@@ -87,7 +103,9 @@ def test_error_garbage_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "is not a readable pickle/joblib file" in _error([str(bad)], capsys)
 
 
-def test_error_truncated_pickle(tmp_path: Path, iris_pipeline: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_error_truncated_pickle(
+    tmp_path: Path, iris_pipeline: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = pickle.dumps(iris_pipeline[0])
     bad = tmp_path / "cut.pkl"
     bad.write_bytes(data[: len(data) // 2])
@@ -104,7 +122,9 @@ def test_error_unfitted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    message = _error([str(_dump(make_pipeline(StandardScaler(), LogisticRegression()), tmp_path / "u.pkl"))], capsys)
+    message = _error(
+        [str(_dump(make_pipeline(StandardScaler(), LogisticRegression()), tmp_path / "u.pkl"))], capsys
+    )
     assert "step 0 'standardscaler' (StandardScaler) is not fitted" in message
 
 
@@ -117,12 +137,14 @@ def test_error_unfitted_wrapper(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "holds no fitted torch module: fit it before exporting" in message
 
 
-def test_error_unsupported_step(tmp_path: Path, iris_pipeline: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_error_unsupported_step(
+    tmp_path: Path, iris_pipeline: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sklearn.pipeline import Pipeline
 
     from tests.models import Doubler
 
-    estimator, X, y = iris_pipeline
+    estimator = iris_pipeline[0]
     pipe = Pipeline([("double", Doubler()), *estimator.steps])
     message = _error([str(_dump(pipe, tmp_path / "x.pkl"))], capsys)
     assert "step 0 'double' (tests.models.Doubler) is not supported" in message
@@ -164,10 +186,35 @@ def test_parity_failure_writes_nothing_unless_forced(
     pkl = _dump(wrapper, tmp_path / "probs.pkl")
     message = _error([str(pkl)], capsys, code=1)
     assert "does not match the native pipeline" in message
-    assert "register_wrapper(ProbabilityModuleClassifier, head=exporter.Head(task='classifier', proba='identity'))" in message
+    assert (
+        "register_wrapper(ProbabilityModuleClassifier, "
+        "head=exporter.Head(task='classifier', proba='identity'))" in message
+    )
     assert not (tmp_path / "probs.onnx").exists()
 
     assert main([str(pkl), "--force"]) == 0
     assert "parity FAILED; written anyway" in capsys.readouterr().out
     model = runtime.load(tmp_path / "probs.onnx")
     assert model.metadata["parity"]["passed"] is False
+
+
+def test_plugin_module_registers_the_head(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.datasets import load_iris
+
+    from exporter.registry import registry
+    from tests.models import ProbabilityModuleClassifier
+
+    X, y = load_iris(return_X_y=True)
+    pkl = _dump(ProbabilityModuleClassifier(epochs=30).fit(X.astype(np.float32), y), tmp_path / "p.pkl")
+    (tmp_path / "my_heads_xyz.py").write_text(
+        "import exporter\n"
+        "from tests.models import ProbabilityModuleClassifier\n"
+        "exporter.register_wrapper(ProbabilityModuleClassifier, head=exporter.Head(proba='identity'))\n"
+    )
+    try:
+        assert main([str(pkl), "--plugin", "my_heads_xyz", "--path", str(tmp_path)]) == 0
+        assert "parity on 64 synthetic rows: passed" in capsys.readouterr().out
+    finally:
+        registry.unregister(ProbabilityModuleClassifier)
+        sys.modules.pop("my_heads_xyz", None)
+    assert "cannot import plugin module 'nope_xyz'" in _error([str(pkl), "--plugin", "nope_xyz"], capsys)

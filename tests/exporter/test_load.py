@@ -25,7 +25,9 @@ from exporter.errors import LoadError, NotFittedError
 @pytest.fixture(scope="module")
 def search() -> GridSearchCV:
     X, y = load_iris(return_X_y=True)
-    grid = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()), {"logisticregression__C": [0.1, 1.0]}, cv=2)
+    grid = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression()), {"logisticregression__C": [0.1, 1.0]}, cv=2
+    )
     return grid.fit(X, y)
 
 
@@ -44,8 +46,10 @@ def test_search_unwraps_to_best_estimator(search: GridSearchCV) -> None:
 
 def test_randomized_search_without_refit_is_refused() -> None:
     X, y = load_iris(return_X_y=True)
-    rs = RandomizedSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, n_iter=2, cv=2, refit=False, random_state=0)
-    with pytest.raises(NotFittedError, match="without best_estimator_: fit it with refit=True"):
+    rs = RandomizedSearchCV(
+        LogisticRegression(), {"C": [0.1, 1.0]}, n_iter=2, cv=2, refit=False, random_state=0
+    )
+    with pytest.raises(NotFittedError, match=r"without best_estimator_: fit it with refit=True"):
         exporter.export(rs.fit(X, y))
 
 
@@ -70,7 +74,7 @@ def test_skops_lists_untrusted_types_then_loads_with_trust(
 def test_skops_garbage(tmp_path: Path) -> None:
     path = tmp_path / "bad.skops"
     path.write_bytes(b"not a zip")
-    with pytest.raises(LoadError, match="is not a readable .skops file"):
+    with pytest.raises(LoadError, match=r"is not a readable .skops file"):
         exporter.load_estimator(path)
 
 
@@ -78,11 +82,13 @@ def test_user_module_importable_with_path_option(tmp_path: Path) -> None:
     """A wrapper class from the user's own module unpickles when its folder is given with --path."""
     src = tmp_path / "src"
     src.mkdir()
-    (src / "my_wrappers_xyz.py").write_text(textwrap.dedent("""
+    (src / "my_wrappers_xyz.py").write_text(
+        textwrap.dedent("""
         from tests.models import TorchClassifier
         class MyClassifier(TorchClassifier):
             pass
-    """))
+    """)
+    )
     sys.path.insert(0, str(src))
     try:
         import my_wrappers_xyz  # type: ignore[import-not-found]
@@ -93,7 +99,7 @@ def test_user_module_importable_with_path_option(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(src))
         sys.modules.pop("my_wrappers_xyz", None)
-    with pytest.raises(LoadError, match="my_wrappers_xyz.*--path DIR"):
+    with pytest.raises(LoadError, match=r"my_wrappers_xyz.*--path DIR"):
         exporter.load_estimator(tmp_path / "p.pkl")
     loaded: Any = exporter.load_estimator(tmp_path / "p.pkl", import_paths=[src])
     assert type(loaded).__name__ == "MyClassifier"

@@ -47,7 +47,7 @@ def test_torch_adapters_are_inherited_along_the_mro() -> None:
 
 def test_duplicate_registration_fails_loudly(clean_registry: None) -> None:
     exporter.register_wrapper(TorchClassifier, module="model_")
-    with pytest.raises(RegistrationError, match="already registered.*replace=True"):
+    with pytest.raises(RegistrationError, match=r"already registered.*replace=True"):
         exporter.register_wrapper(TorchClassifier, module="model_")
     exporter.register_wrapper(TorchClassifier, module="model_", replace=True)
 
@@ -64,7 +64,7 @@ def test_register_wrapper_declares_the_head(clean_registry: None) -> None:
 
 
 def test_head_rejects_unknown_values() -> None:
-    with pytest.raises(ValueError, match="proba='tanh'"):
+    with pytest.raises(ValueError, match=r"proba='tanh'"):
         Head(proba="tanh")  # type: ignore[arg-type]
 
 
@@ -81,5 +81,5 @@ def test_several_modules_need_a_declaration() -> None:
     wrapper = TorchClassifier()
     wrapper.encoder_, wrapper.decoder_ = MLP(4, 3), MLP(3, 3)
     wrapper.classes_ = np.arange(3)
-    with pytest.raises(UnsupportedStepError, match="several torch modules.*register_wrapper"):
+    with pytest.raises(UnsupportedStepError, match=r"several torch modules.*register_wrapper"):
         exporter.export(wrapper, sample=np.zeros((4, 4), np.float32))

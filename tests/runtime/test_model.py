@@ -1,0 +1,146 @@
+"""runtime.Model: inputs it accepts, and a clear runtime error for everything it must refuse."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime import InvalidInputError, ModelLoadError, UnsupportedMethodError
+
+
+def test_accepts_arrays_of_any_numeric_dtype_and_lists(iris_model: tuple[Path, Any, Any]) -> None:
+    path, estimator, X = iris_model
+    model = runtime.load(path)
+    expected = estimator.predict(X)
+    for variant in (X.astype(np.float64), X.astype(np.float32), X.tolist()):
+        np.testing.assert_array_equal(model.predict(variant), expected)
+    assert model.predict(np.round(X).astype(np.int64)).shape == expected.shape
+    assert model.classes_.tolist() == estimator.classes_.tolist()
+
+
+def test_outputs_of_run(iris_model: tuple[Path, Any, Any]) -> None:
+    model = runtime.load(iris_model[0])
+    out = model.run(iris_model[2][:7])
+    assert set(out) == {"label", "probabilities"}
+    assert out["probabilities"].shape == (7, 3) and out["probabilities"].dtype == np.float32
+
+
+def test_load_from_bytes_and_context_manager(iris_model: tuple[Path, Any, Any]) -> None:
+    with runtime.load(iris_model[0].read_bytes()) as model:
+        assert model.predict(iris_model[2][:2]).shape == (2,)
+        assert model.providers == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((3, 5)), "expected 4 features, got 5"),
+        (np.zeros(4), "got a 1-D array of 4 values; use X.reshape(1, -1) for a single row"),
+        (
+            np.array([["a", "b", "c", "d"]]),
+            "feature 0, feature 1, feature 2, feature 3 holds non-numeric values",
+        ),
+        (np.array([[1.0, np.nan, 2.0, 3.0]]), "feature 1 holds NaN or infinite values"),
+        (np.array([[1.0, 2.0, np.inf, 3.0]]), "feature 2 holds NaN or infinite values"),
+        ([[1.0, 2.0], [1.0]], "could not read the input as a table"),
+        (np.zeros((2, 2, 2)), "expected a 2-D input (rows x features), got shape (2, 2, 2)"),
+    ],
+)
+def test_bad_arrays(iris_model: tuple[Path, Any, Any], bad: Any, message: str) -> None:
+    model = runtime.load(iris_model[0])
+    with pytest.raises(InvalidInputError) as info:
+        model.predict(bad)
+    assert message in str(info.value)
+
+
+def test_empty_batch_gives_empty_outputs(iris_model: tuple[Path, Any, Any]) -> None:
+    model = runtime.load(iris_model[0])
+    assert model.predict(np.zeros((0, 4))).shape == (0,)
+    assert model.predict_proba(np.zeros((0, 4))).shape == (0, 3)
+
+
+def test_dataframe_columns_by_name_in_any_order(frame_model: tuple[Path, Any, Any]) -> None:
+    path, pipe, frame = frame_model
+    model = runtime.load(path)
+    assert model.schema.layout == "columns" and len(model.schema.inputs) == frame.shape[1]
+    shuffled = frame[list(reversed(frame.columns))]
+    np.testing.assert_allclose(model.predict(shuffled), pipe.predict(frame), rtol=1e-5, atol=1e-3)
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    np.testing.assert_allclose(model.predict(columns), pipe.predict(frame), rtol=1e-5, atol=1e-3)
+    assert model.predict(frame).dtype == pipe.predict(frame).dtype
+
+
+def test_dataframe_errors_name_the_column(frame_model: tuple[Path, Any, Any]) -> None:
+    path, _, frame = frame_model
+    model = runtime.load(path)
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['bmi'\]"):
+        model.predict(frame.drop(columns=["bmi"]))
+    bad = frame.copy()
+    bad["age"] = bad["age"].astype(object)
+    bad.loc[3, "age"] = "old"
+    with pytest.raises(InvalidInputError, match=r"column 'age' holds non-numeric values"):
+        model.predict(bad)
+    nan = frame.copy()
+    nan.loc[0, "bp"] = np.nan
+    with pytest.raises(InvalidInputError, match=r"column 'bp' holds NaN"):
+        model.predict(nan)
+
+
+def test_methods_that_do_not_apply(frame_model: tuple[Path, Any, Any]) -> None:
+    model = runtime.load(frame_model[0])
+    with pytest.raises(
+        UnsupportedMethodError, match=r"predict_proba is not available: this model is a regressor"
+    ):
+        model.predict_proba(frame_model[2])
+    with pytest.raises(UnsupportedMethodError, match=r"transform is for pipelines that end in a transformer"):
+        model.transform(frame_model[2])
+
+
+def test_model_cannot_be_pickled(iris_model: tuple[Path, Any, Any]) -> None:
+    with pytest.raises(TypeError, match=r"send the model path or bytes to the worker"):
+        pickle.dumps(runtime.load(iris_model[0]))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "model file not found"),
+        (b"", "is empty"),
+        (b"\x00garbage\xff" * 10, "not an ONNX model"),
+    ],
+)
+def test_bad_model_files(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "m.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelLoadError, match=message):
+        runtime.load(path)
+
+
+def test_truncated_model(tmp_path: Path, iris_model: tuple[Path, Any, Any]) -> None:
+    data = iris_model[0].read_bytes()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelLoadError, match=r"cut.onnx"):
+        runtime.load(path)
+
+
+def test_model_too_new_for_this_onnxruntime(tmp_path: Path, iris_model: tuple[Path, Any, Any]) -> None:
+    import onnx
+
+    model = onnx.load(iris_model[0])
+    model.ir_version = 99
+    path = tmp_path / "future.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ModelLoadError, match=r"model IR version 99 is newer than this onnxruntime"):
+        runtime.load(path)
+
+
+def test_unknown_provider_is_refused(iris_model: tuple[Path, Any, Any]) -> None:
+    with pytest.raises(ModelLoadError, match=r"execution provider\(s\) \['NoSuchExecutionProvider'\]"):
+        runtime.load(iris_model[0], providers=["NoSuchExecutionProvider"])
