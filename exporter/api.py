@@ -16,7 +16,7 @@ from exporter.convert.heads import Head, suggest_head
 from exporter.errors import ParityError
 from exporter.load import unwrap
 from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
-from exporter.plan import Plan, Stage, make_plan, make_stages
+from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, read_sample, synthesize_sample
 
@@ -96,7 +96,8 @@ def export(
     plan = make_plan(estimator, stages, schema, _native_dtype(rows, stages))
 
     names = public_outputs(plan)
-    plan.expected = parity.native_outputs(estimator, plan.sample, names)
+    with native_errors("the native pipeline"):
+        plan.expected = parity.native_outputs(estimator, plan.sample, names)
     model = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
     model, pass_results = run_passes(model, passes)
     meta = package.build_metadata(plan, model, plan.expected)

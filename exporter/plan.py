@@ -8,6 +8,8 @@ the estimator's own ``predict`` returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from exporter.convert.heads import ResolvedHead, resolve_head
 from exporter.convert.torch import find_module, module_attributes, run_module
-from exporter.errors import NotFittedError, UnsupportedStepError
+from exporter.errors import ExportError, NotFittedError, SampleError, UnsupportedStepError
 from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
 from runtime.inputs import Schema
 
@@ -103,7 +105,7 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
         "have predict/transform; custom sklearn steps need a skl2onnx converter "
         "(skl2onnx.update_registered_converter) — see README 'Supported steps'"
     )
-    if hasattr(step, "predict") and not module_attributes(step) and _looks_like_unfitted_wrapper(step):
+    if _looks_like_unfitted(step):
         raise NotFittedError(
             f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting"
         )
@@ -116,8 +118,20 @@ def _registered_with_skl2onnx(cls: type) -> bool:
     return cls in sklearn_operator_name_map
 
 
-def _looks_like_unfitted_wrapper(step: Any) -> bool:
-    return any(k in getattr(step, "__dict__", {}) for k in ("model_", "module_", "net_", "network_"))
+def _looks_like_unfitted(step: Any) -> bool:
+    """An unknown step with no module yet: a wrapper that was never fitted, not an unsupported one."""
+    from sklearn.exceptions import NotFittedError as SkNotFitted
+    from sklearn.utils.validation import check_is_fitted
+
+    if any(k in getattr(step, "__dict__", {}) for k in ("model_", "module_", "net_", "network_")):
+        return True  # declared (e.g. None) but never trained
+    try:
+        check_is_fitted(step)
+    except SkNotFitted:
+        return True
+    except TypeError:  # not a BaseEstimator: nothing to tell
+        return False
+    return False
 
 
 def make_stages(estimator: Any) -> list[Stage]:
@@ -186,16 +200,32 @@ def probe(stages: list[Stage], sample: Any, task: Task) -> None:
         if stage.kind == "torch":
             assert stage.adapter is not None
             stage.module = find_module(stage.step, stage.adapter.module, _step_label(stage))
-            stage.module_out = run_module(stage.module, as_dense(x))
-        if stage.is_last:
-            stage.native_out = _final_native(stage.step, x, task)
-            if stage.kind == "torch":
-                assert stage.adapter is not None and stage.module_out is not None
-                head = stage.adapter.head_for(stage.step)
-                stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, is_last=True)
-        else:
-            x = stage.transform(x)
-            stage.native_out = x
+            with native_errors(f"the module of {_step_label(stage)}"):
+                stage.module_out = run_module(stage.module, as_dense(x))
+        with native_errors(stage.label):
+            if stage.is_last:
+                stage.native_out = _final_native(stage.step, x, task)
+            else:
+                x = stage.native_out = stage.transform(x)
+        if stage.is_last and stage.kind == "torch":
+            assert stage.adapter is not None and stage.module_out is not None
+            head = stage.adapter.head_for(stage.step)
+            stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, is_last=True)
+
+
+@contextmanager
+def native_errors(what: str) -> Iterator[None]:
+    """A native step failing on the sample is the user's data or model, not our bug: say so."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SampleError(
+            f"{what} failed natively on the sample rows ({type(exc).__name__}: {first}); "
+            "check the rows passed with --sample (or pass real rows if they were synthesised)"
+        ) from exc
 
 
 def _final_native(step: Any, x: Any, task: Task) -> np.ndarray:
