@@ -63,74 +63,49 @@ def _float32(y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _skorch_classifier(n_in: int, n_out: int) -> Any:
-    net = NeuralNetClassifier(
-        MLP,
-        module__n_in=n_in,
-        module__n_out=n_out,
-        criterion=torch.nn.CrossEntropyLoss,
-        max_epochs=15,
-        lr=0.05,
-        optimizer=torch.optim.Adam,
-        train_split=None,
-        verbose=0,
-    )
-    return make_pipeline(StandardScaler(), net)
+def _skorch(net_class: type, **params: Any) -> Callable[[int, int], Any]:
+    """StandardScaler → a skorch net around MLP, trained briefly with Adam and no validation split."""
 
+    def build(n_in: int, n_out: int) -> Any:
+        settings = {"module__n_out": n_out, "max_epochs": 15, **params}
+        net = net_class(
+            MLP,
+            module__n_in=n_in,
+            lr=0.05,
+            optimizer=torch.optim.Adam,
+            train_split=None,
+            verbose=0,
+            **settings,
+        )
+        return make_pipeline(StandardScaler(), net)
 
-def _skorch_nll_classifier(n_in: int, n_out: int) -> Any:
-    # skorch's default criterion (NLLLoss) expects a module that outputs probabilities.
-    net = NeuralNetClassifier(
-        MLP,
-        module__n_in=n_in,
-        module__n_out=n_out,
-        module__softmax=True,
-        max_epochs=15,
-        lr=0.05,
-        optimizer=torch.optim.Adam,
-        train_split=None,
-        verbose=0,
-    )
-    return make_pipeline(StandardScaler(), net)
-
-
-def _skorch_binary(n_in: int, n_out: int) -> Any:
-    net = NeuralNetBinaryClassifier(
-        MLP,
-        module__n_in=n_in,
-        module__n_out=1,
-        max_epochs=15,
-        lr=0.05,
-        optimizer=torch.optim.Adam,
-        train_split=None,
-        verbose=0,
-        threshold=0.4,
-    )
-    return make_pipeline(StandardScaler(), net)
-
-
-def _skorch_regressor(n_in: int, n_out: int) -> Any:
-    net = NeuralNetRegressor(
-        MLP,
-        module__n_in=n_in,
-        module__n_out=n_out,
-        max_epochs=30,
-        lr=0.05,
-        optimizer=torch.optim.Adam,
-        train_split=None,
-        verbose=0,
-    )
-    return make_pipeline(StandardScaler(), net)
+    return build
 
 
 CASES = [
-    Case("scaler-skorch-classifier", "iris", _skorch_classifier, target=_int64),
-    Case("scaler-skorch-nll-classifier", "iris", _skorch_nll_classifier, target=_int64),
-    Case("scaler-skorch-binary-threshold", "breast_cancer", _skorch_binary, target=_float32),
+    Case(
+        "scaler-skorch-classifier",
+        "iris",
+        _skorch(NeuralNetClassifier, criterion=torch.nn.CrossEntropyLoss),
+        target=_int64,
+    ),
+    # skorch's default criterion (NLLLoss) expects a module that outputs probabilities.
+    Case(
+        "scaler-skorch-nll-classifier",
+        "iris",
+        _skorch(NeuralNetClassifier, module__softmax=True),
+        target=_int64,
+    ),
+    Case(
+        "scaler-skorch-binary-threshold",
+        "breast_cancer",
+        _skorch(NeuralNetBinaryClassifier, module__n_out=1, threshold=0.4),
+        target=_float32,
+    ),
     Case(
         "scaler-skorch-regressor",
         "diabetes",
-        _skorch_regressor,
+        _skorch(NeuralNetRegressor, max_epochs=30),
         {"prediction": (1e-4, 1e-4)},
         target=lambda y: y.astype(np.float32).reshape(-1, 1),
     ),
