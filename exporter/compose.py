@@ -26,6 +26,18 @@ ELEM_NAMES: dict[int, str] = {
 }
 ELEM_TYPES: dict[str, int] = {v: k for k, v in ELEM_NAMES.items()}
 
+# Parts we build ourselves (heads, column concat) use opset 18 like the converters, stamped with the
+# lowest IR version that allows it: helper.make_model would stamp the newest IR onnx knows, which
+# older onnxruntimes refuse ("Unsupported model IR version").
+OPSET = 18
+IR_FOR_OPSET_18 = 8
+
+
+def make_part(graph: onnx.GraphProto) -> onnx.ModelProto:
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_FOR_OPSET_18
+    )
+
 
 def elem_type(value_info: Any) -> int:
     return int(value_info.type.tensor_type.elem_type)
@@ -55,7 +67,7 @@ def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X
         inputs,
         [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", len(names)])],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return make_part(graph)
 
 
 def chain(

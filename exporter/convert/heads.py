@@ -154,6 +154,8 @@ def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
     """The head as an ONNX model: one input (the module output) → the public outputs."""
     from onnx import TensorProto, helper, numpy_helper
 
+    from exporter.compose import make_part
+
     nodes: list[Any] = []
     inits: list[Any] = []
     x = input_name
@@ -218,7 +220,7 @@ def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
             shape = in_shape
         outputs = [helper.make_tensor_value_info(name, elem_type, shape)]
     graph = helper.make_graph(nodes, "head", inputs, outputs, inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return make_part(graph)
 
 
 def _label_elem_type(labels: np.ndarray | None) -> int:

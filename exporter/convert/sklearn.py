@@ -5,9 +5,10 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from exporter.compose import OPSET
 from exporter.errors import ConversionError
 
-TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
+TARGET_OPSET = {"": OPSET, "ai.onnx.ml": 3}
 
 
 def convert_sklearn_stage(

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from exporter.compose import OPSET
 from exporter.errors import ConversionError, NotFittedError, UnsupportedStepError
 
 # Attribute names wrappers use for their fitted module, most common first.
 PREFERRED_MODULE_ATTRS = ("model_", "module_", "net_", "network_")
-OPSET = 18
 
 
 def is_module(value: Any) -> bool:

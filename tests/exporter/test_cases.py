@@ -17,6 +17,9 @@ def test_case_matches_native(case: Case) -> None:
     sample = X.iloc[:40] if case.frame else X[:40]
     result = exporter.export(estimator, sample=sample)
     assert result.report.passed, result.report.format()
+    # Older runtimes gate on these: opset 18 everywhere, IR 10 at most (what the dynamo exporter writes).
+    assert result.model.ir_version <= 10
+    assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) == 18
 
     model = runtime.load(result.model.SerializeToString())
     native = estimator.best_estimator_ if hasattr(estimator, "best_estimator_") else estimator

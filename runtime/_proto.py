@@ -1,0 +1,152 @@
+"""Read the few ONNX fields the runtime must check *before* onnxruntime sees a model.
+
+The runtime cannot import ``onnx``, so this walks the protobuf wire format directly: the IR
+version and opsets (to say which onnxruntime a model needs) and the external-data locations of
+every tensor (to refuse paths outside the model's folder, the route of past path-traversal CVEs).
+Only the fields below are decoded; everything else is skipped by length, so even large models
+are scanned quickly without copying tensor data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# Field numbers from onnx.proto (stable since IR 3).
+_MODEL_IR_VERSION, _MODEL_GRAPH, _MODEL_OPSET, _MODEL_FUNCTIONS = 1, 7, 8, 25
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
+_NODE_ATTRIBUTE = 5
+_FUNCTION_NODE = 7
+_ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_SPARSE_VALUES, _SPARSE_INDICES = 1, 2
+_TENSOR_NAME, _TENSOR_EXTERNAL_DATA = 8, 13
+_OPSET_DOMAIN, _OPSET_VERSION = 1, 2
+
+
+class ProtoError(ValueError):
+    """The bytes are not a well-formed protobuf message."""
+
+
+@dataclass
+class ModelHeader:
+    ir_version: int = 0
+    opsets: dict[str, int] = field(default_factory=dict)
+    external_data: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, location)
+
+
+def read_header(data: bytes) -> ModelHeader:
+    """IR version, opsets and external-data locations of a serialized ModelProto."""
+    header = ModelHeader()
+    view = memoryview(data)
+    for number, value in _fields(view):
+        if number == _MODEL_IR_VERSION and isinstance(value, int):
+            header.ir_version = value
+        elif number == _MODEL_OPSET and isinstance(value, memoryview):
+            domain, version = "", 0
+            for n, v in _fields(value):
+                if n == _OPSET_DOMAIN and isinstance(v, memoryview):
+                    domain = bytes(v).decode("utf-8", "replace")
+                elif n == _OPSET_VERSION and isinstance(v, int):
+                    version = v
+            header.opsets[domain or "ai.onnx"] = version
+        elif number == _MODEL_GRAPH and isinstance(value, memoryview):
+            _scan_graph(value, header.external_data)
+        elif number == _MODEL_FUNCTIONS and isinstance(value, memoryview):
+            for n, v in _fields(value):
+                if n == _FUNCTION_NODE and isinstance(v, memoryview):
+                    _scan_node(v, header.external_data)
+    return header
+
+
+def _scan_graph(graph: memoryview, found: list[tuple[str, str]]) -> None:
+    for number, value in _fields(graph):
+        if not isinstance(value, memoryview):
+            continue
+        if number == _GRAPH_INITIALIZER:
+            _scan_tensor(value, found)
+        elif number == _GRAPH_SPARSE_INITIALIZER:
+            _scan_sparse(value, found)
+        elif number == _GRAPH_NODE:
+            _scan_node(value, found)
+
+
+def _scan_node(node: memoryview, found: list[tuple[str, str]]) -> None:
+    for number, value in _fields(node):
+        if number != _NODE_ATTRIBUTE or not isinstance(value, memoryview):
+            continue
+        for n, v in _fields(value):
+            if not isinstance(v, memoryview):
+                continue
+            if n in (_ATTR_T, _ATTR_TENSORS):
+                _scan_tensor(v, found)
+            elif n in (_ATTR_G, _ATTR_GRAPHS):
+                _scan_graph(v, found)
+            elif n in (_ATTR_SPARSE, _ATTR_SPARSES):
+                _scan_sparse(v, found)
+
+
+def _scan_sparse(sparse: memoryview, found: list[tuple[str, str]]) -> None:
+    for number, value in _fields(sparse):
+        if number in (_SPARSE_VALUES, _SPARSE_INDICES) and isinstance(value, memoryview):
+            _scan_tensor(value, found)
+
+
+def _scan_tensor(tensor: memoryview, found: list[tuple[str, str]]) -> None:
+    name = ""
+    for number, value in _fields(tensor):
+        if number == _TENSOR_NAME and isinstance(value, memoryview):
+            name = bytes(value).decode("utf-8", "replace")
+        elif number == _TENSOR_EXTERNAL_DATA and isinstance(value, memoryview):
+            entry = dict(_string_pair(value))
+            if entry.get("location") is not None:
+                found.append((name, entry["location"]))
+
+
+def _string_pair(entry: memoryview) -> Iterator[tuple[str, str]]:
+    key = val = None
+    for number, value in _fields(entry):
+        if isinstance(value, memoryview):
+            text = bytes(value).decode("utf-8", "replace")
+            key, val = (text, val) if number == 1 else (key, text)
+    if key is not None:
+        yield key, val or ""
+
+
+def _fields(buf: memoryview) -> Iterator[tuple[int, int | memoryview]]:
+    """(field number, value) for each field: ints for varints, views for length-delimited."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ProtoError("field number 0")
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            yield number, value
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise ProtoError("truncated length-delimited field")
+            yield number, buf[pos : pos + length]
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise ProtoError(f"unsupported wire type {wire}")
+        if pos > end:
+            raise ProtoError("truncated fixed-size field")
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ProtoError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
