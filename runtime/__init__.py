@@ -14,10 +14,13 @@ from runtime.errors import (
     InvalidInputError,
     ModelLoadError,
     ModelRuntimeError,
+    ProviderError,
     UnsupportedMethodError,
+    VerificationError,
 )
 from runtime.inputs import InputSpec, Schema
 from runtime.model import METADATA_KEY, Model, load
+from runtime.providers import ProviderFallbackWarning
 
 __all__ = [
     "METADATA_KEY",
@@ -26,7 +29,10 @@ __all__ = [
     "Model",
     "ModelLoadError",
     "ModelRuntimeError",
+    "ProviderError",
+    "ProviderFallbackWarning",
     "Schema",
     "UnsupportedMethodError",
+    "VerificationError",
     "load",
 ]

@@ -17,3 +17,11 @@ class InvalidInputError(ModelRuntimeError, ValueError):
 
 class UnsupportedMethodError(ModelRuntimeError, AttributeError):
     """The method does not exist for this model (e.g. predict_proba on a regressor)."""
+
+
+class ProviderError(ModelLoadError):
+    """The requested execution providers or precision cannot be used."""
+
+
+class VerificationError(ModelRuntimeError):
+    """The model's answers on its embedded golden rows differ from those recorded at export."""

@@ -1,10 +1,13 @@
-"""Turn what users pass (arrays, DataFrames, dicts of columns, lists of rows) into onnxruntime feeds.
+"""Turn what users pass (arrays, DataFrames, dicts of columns, lists of rows, tensors) into feeds.
 
 Everything is checked against the input schema the exporter embedded, so that a wrong width, a
 missing column or a string in a numeric column fails here with a message that names it, instead of
 deep inside onnxruntime or, worse, as a silently wrong answer.
 
-DataFrames are duck-typed (``columns`` + ``__getitem__``): the runtime never imports pandas.
+DataFrames (pandas, polars) are duck-typed (``columns`` + ``__getitem__``) and so are PyTorch
+tensors (``detach`` + ``device``): the runtime never imports pandas, polars or torch. CPU tensors are
+read zero-copy through the array protocol; CUDA tensors stay on the device as ``DeviceArray`` feeds
+when the session can bind them (IO binding), and are copied to the host otherwise.
 """
 
 from __future__ import annotations
@@ -79,8 +82,49 @@ class Schema:
         }
 
 
-def prepare_feeds(X: Any, schema: Schema) -> tuple[dict[str, np.ndarray], int]:
-    """Return ``(feeds, n_rows)`` for ``InferenceSession.run``, or raise InvalidInputError."""
+@dataclass(frozen=True)
+class DeviceArray:
+    """A tensor that stays in device memory; the session reads it through IO binding."""
+
+    tensor: Any  # holds the memory alive while the session runs
+    device_type: str
+    device_id: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ptr(self) -> int:
+        return int(self.tensor.data_ptr())
+
+    def rows(self, start: int, stop: int) -> DeviceArray:
+        part = self.tensor[start:stop]
+        return DeviceArray(part, self.device_type, self.device_id, self.dtype, tuple(part.shape))
+
+
+Feed = np.ndarray | DeviceArray
+
+
+def prepare_feeds(X: Any, schema: Schema, *, keep_device: bool = False) -> tuple[dict[str, Feed], int]:
+    """Return ``(feeds, n_rows)`` for the session, or raise InvalidInputError.
+
+    ``keep_device``: leave a CUDA tensor on its device (the session binds it in place).
+    """
+    if _is_tensor(X):
+        X = X.detach()  # the classic trap: a tensor that requires grad refuses .numpy()
+        if X.device.type != "cpu":
+            if keep_device and schema.layout == "matrix":
+                return _device_feed(X, schema.inputs[0]), int(X.shape[0])
+            X = X.cpu()
+        try:
+            X = np.asarray(X)  # zero-copy for CPU tensors
+        except TypeError as exc:  # e.g. bfloat16 has no numpy dtype
+            raise InvalidInputError(
+                f"cannot read a {X.dtype} tensor: {exc}; convert it with .float()"
+            ) from None
+    feeds: dict[str, Feed]
     if schema.layout == "columns":
         columns = _as_columns(X, schema)
         feeds = {spec.name: _column_feed(columns[spec.name], spec) for spec in schema.inputs}
@@ -93,6 +137,30 @@ def prepare_feeds(X: Any, schema: Schema) -> tuple[dict[str, np.ndarray], int]:
             f"columns have different lengths: {sorted(n_rows)}; pass columns of one length"
         )
     return feeds, n_rows.pop()
+
+
+def _is_tensor(X: Any) -> bool:
+    return hasattr(X, "detach") and hasattr(X, "device") and hasattr(X, "data_ptr")
+
+
+def _device_feed(X: Any, spec: InputSpec) -> dict[str, Feed]:
+    """A CUDA tensor checked and cast on its device, without a copy to the host."""
+    if X.ndim != 2 or (spec.width is not None and X.shape[1] != spec.width):
+        raise InvalidInputError(
+            f"expected a 2-D tensor of shape (n_rows, {spec.width}), got {tuple(X.shape)}"
+        )
+    if X.is_floating_point() or str(X.dtype) in ("torch.int64", "torch.int32"):
+        X = (X.double() if spec.dtype == "float64" else X.float()).contiguous()
+    else:
+        raise InvalidInputError(f"input {spec.name!r}: a {X.dtype} tensor cannot feed a {spec.dtype} input")
+    if not spec.allow_nan and X.numel() and not bool(X.isfinite().all()):
+        raise InvalidInputError(
+            "the input tensor holds NaN or infinite values and this model has no imputer for them; "
+            "fill or drop those rows first"
+        )
+    device = X.device
+    dtype = np.dtype(np.float64 if spec.dtype == "float64" else np.float32)
+    return {spec.name: DeviceArray(X, device.type, device.index or 0, dtype, tuple(X.shape))}
 
 
 def _is_dataframe(X: Any) -> bool:

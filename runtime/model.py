@@ -1,7 +1,8 @@
 """``runtime.load`` and ``Model``: one composable class for every model the exporter writes.
 
-The session is created at load (so a bad file fails at once) and again in a forked child on
-first use: onnxruntime sessions must not cross a fork and cannot be pickled.
+Loading checks the file before onnxruntime sees it (size, protobuf header, external-data paths).
+The session itself is created on first use, in each process (onnxruntime sessions must not cross
+a fork and cannot be pickled), with idle threads that do not spin.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from runtime import providers as _providers
+from runtime._proto import ModelHeader, ProtoError, read_header
 from runtime.errors import InvalidInputError, ModelLoadError, UnsupportedMethodError
-from runtime.inputs import InputSpec, Schema, prepare_feeds
+from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, prepare_feeds
 
 METADATA_KEY = "hybridonnx"
 
@@ -29,6 +33,8 @@ _ORT_TYPES = {
     "tensor(int32)": "int32",
     "tensor(string)": "string",
 }
+# Rows from which a CUDA session binds host inputs once (IO binding) instead of plain run().
+IO_BINDING_MIN_ROWS = 1024
 
 
 def load(
@@ -36,14 +42,27 @@ def load(
     providers: str | Sequence[str] = "auto",
     *,
     threads: int | None = None,
+    strict: bool = False,
+    precision: str = "default",
+    device_id: int = 0,
+    spinning: bool = False,
+    io_binding: str = "auto",
+    lazy: bool = False,
 ) -> Model:
     """Load an ONNX model written by ``exporter`` (or any ONNX model) for inference.
 
-    ``providers``: ``"auto"`` picks CUDA when this onnxruntime build has it, else CPU; or an
-    explicit list such as ``["CPUExecutionProvider"]``.
+    providers:  ``"auto"`` (CUDA when this onnxruntime has it, else CPU) or an explicit list.
+    strict:     raise instead of warning when a requested GPU provider is not active.
+    precision:  ``"fp32"`` turns TF32 off on CUDA (exact float32 math, slower matmuls).
+    threads:    intra-op threads (default: onnxruntime's choice, one per core).
+    spinning:   let idle worker threads spin (lower latency, burns CPU between calls).
+    io_binding: ``"auto"`` (CUDA tensors, and large batches on CUDA), ``"always"``, ``"never"``.
+    lazy:       defer creating the session to the first call (the file is still checked now).
     """
-    if isinstance(model, (bytes, bytearray)):
-        data, source = bytes(model), "<bytes>"
+    if io_binding not in ("auto", "always", "never"):
+        raise ModelLoadError(f"io_binding={io_binding!r}: use auto, always or never")
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data, path = bytes(model), None
     else:
         path = Path(model)
         if not path.is_file():
@@ -52,70 +71,134 @@ def load(
             data = path.read_bytes()
         except OSError as exc:
             raise ModelLoadError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
-        source = str(path)
+    source = str(path) if path else "<bytes>"
     if not data:
         raise ModelLoadError(f"model file {source!r} is empty")
-    return Model(data, _resolve_providers(providers), threads=threads, source=source)
+    header = _check_header(data, path, source)
+    specs = _providers.resolve(providers, precision=precision, device_id=device_id)
+    model_ = Model(
+        data,
+        specs,
+        header,
+        path=path,
+        threads=threads,
+        strict=strict,
+        precision=precision,
+        spinning=spinning,
+        io_binding=io_binding,
+    )
+    if not lazy:
+        model_._session()
+    return model_
 
 
-def _resolve_providers(providers: str | Sequence[str]) -> list[str]:
-    available = ort.get_available_providers()
-    if providers == "auto":
-        chosen = [p for p in ("CUDAExecutionProvider",) if p in available]
-        return [*chosen, "CPUExecutionProvider"]
-    if isinstance(providers, str):
-        providers = [providers]
-    unknown = [p for p in providers if p not in available]
-    if unknown:
+def _check_header(data: bytes, path: Path | None, source: str) -> ModelHeader:
+    try:
+        header = read_header(data)
+    except ProtoError:
         raise ModelLoadError(
-            f"execution provider(s) {unknown} are not in this onnxruntime build; available: {available}"
+            f"{source}: not an ONNX model (the file does not parse as ONNX protobuf; "
+            "truncated or another format?)"
+        ) from None
+    if header.ir_version == 0 or not header.opsets:
+        raise ModelLoadError(f"{source}: not an ONNX model (no IR version or opset in the file)")
+    for tensor, location in header.external_data:
+        _check_external(tensor, location, path, source)
+    return header
+
+
+def _check_external(tensor: str, location: str, path: Path | None, source: str) -> None:
+    """External data must live inside the model's folder: no absolute paths, '..' or symlink escapes."""
+    if path is None:
+        raise ModelLoadError(
+            f"{source}: tensor {tensor!r} keeps its data in an external file ({location!r}); "
+            "load the model from its path, not from bytes"
         )
-    return list(providers)
+    folder = path.resolve().parent
+    target = (folder / location).resolve()
+    if Path(location).is_absolute() or ".." in Path(location).parts or folder not in target.parents:
+        raise ModelLoadError(
+            f"{source}: tensor {tensor!r} points to external data {location!r} outside the model's "
+            "folder; refusing to read it (keep external data files next to the model)"
+        )
 
 
 class Model:
-    """A loaded model: ``predict``, ``predict_proba``, ``transform``, ``run``."""
+    """A loaded model: ``predict``, ``predict_proba``, ``transform``, ``run``.
+
+    Thread-safe: onnxruntime runs are; the session is created once per process under a lock.
+    """
 
     def __init__(
-        self, data: bytes, providers: list[str], *, threads: int | None = None, source: str = ""
+        self,
+        data: bytes,
+        provider_specs: list[_providers.ProviderSpec],
+        header: ModelHeader,
+        *,
+        path: Path | None = None,
+        threads: int | None = None,
+        strict: bool = False,
+        precision: str = "default",
+        spinning: bool = False,
+        io_binding: str = "auto",
     ) -> None:
         self._data = data
-        self._requested_providers = providers
+        self._path = path
+        self.source = str(path) if path else "<bytes>"
+        self.header = header
+        self._provider_specs = provider_specs
         self._threads = threads
-        self.source = source
+        self._strict = strict
+        self.precision_requested = precision
+        self._spinning = spinning
+        self._io_binding = io_binding
+        self._lock = threading.Lock()
         self._pid = -1
         self._sess: ort.InferenceSession | None = None
-        sess = self._session()
-        custom = sess.get_modelmeta().custom_metadata_map
-        self.metadata: dict[str, Any] = json.loads(custom[METADATA_KEY]) if METADATA_KEY in custom else {}
-        self.schema = Schema.from_metadata(self.metadata) if self.metadata else _schema_from_session(sess)
-        self._output_names = [o.name for o in sess.get_outputs()]
+        self._meta: dict[str, Any] | None = None
+        self._schema: Schema | None = None
 
     # -- session --------------------------------------------------------------------------------
     def _session(self) -> ort.InferenceSession:
-        if self._sess is None or self._pid != os.getpid():
-            options = ort.SessionOptions()
-            # An embedded library must not keep idle worker threads spinning after each call.
+        sess = self._sess
+        if sess is not None and self._pid == os.getpid():
+            return sess
+        with self._lock:
+            if self._sess is None or self._pid != os.getpid():
+                self._sess = self._create_session()
+                self._pid = os.getpid()
+            return self._sess
+
+    def _create_session(self) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        if not self._spinning:  # an embedded library must not burn CPU between calls
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            if self._threads:
-                options.intra_op_num_threads = self._threads
-            options.log_severity_level = 3
-            try:
-                self._sess = ort.InferenceSession(
-                    self._data, sess_options=options, providers=self._requested_providers
-                )
-            except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
-                raise ModelLoadError(_explain_load_failure(self.source, exc)) from None
-            self._pid = os.getpid()
-        return self._sess
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        if self._threads:
+            options.intra_op_num_threads = self._threads
+        options.log_severity_level = 3
+        # External data resolves relative to the model file: give onnxruntime the (checked) path.
+        model: Any = str(self._path) if self.header.external_data and self._path else self._data
+        try:
+            sess = ort.InferenceSession(model, sess_options=options, providers=self._provider_specs)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ModelLoadError(_explain_load_failure(self.source, self.header, exc)) from None
+        _providers.audit(self._provider_specs, sess.get_providers(), strict=self._strict, source=self.source)
+        return sess
 
     @property
     def providers(self) -> list[str]:
         """Execution providers active in the session (may differ from what was asked)."""
         return list(self._session().get_providers())
 
+    @property
+    def precision(self) -> str:
+        """``"tf32"`` on CUDA unless ``precision="fp32"`` was asked, else ``"fp32"``."""
+        return _providers.effective_precision(self.providers, self.precision_requested)
+
     def close(self) -> None:
-        self._sess = None
+        with self._lock:
+            self._sess = None
 
     def __enter__(self) -> Model:
         return self
@@ -131,77 +214,148 @@ class Model:
 
     # -- description ----------------------------------------------------------------------------
     @property
+    def metadata(self) -> dict[str, Any]:
+        """The JSON document the exporter embedded (empty for foreign ONNX models)."""
+        if self._meta is None:
+            custom = self._session().get_modelmeta().custom_metadata_map
+            self._meta = json.loads(custom[METADATA_KEY]) if METADATA_KEY in custom else {}
+        return self._meta
+
+    @property
+    def schema(self) -> Schema:
+        if self._schema is None:
+            meta = self.metadata
+            self._schema = Schema.from_metadata(meta) if meta else _schema_from_session(self._session())
+        return self._schema
+
+    @property
     def task(self) -> str | None:
         """``"classifier"``, ``"regressor"``, ``"transformer"``, or None for a foreign model."""
         return self.metadata.get("task")
 
     @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self._session().get_outputs()]
+
+    @property
     def classes_(self) -> np.ndarray:
         if self.task != "classifier":
             raise UnsupportedMethodError(f"classes_ exists for classifiers only; this model is a {self.task}")
-        return _restore_dtype(
-            np.asarray(self.metadata["classes"], dtype=object), self.metadata["classes_dtype"]
-        )
+        classes = np.asarray(self.metadata["classes"], dtype=object)
+        return _restore_dtype(classes, self.metadata["classes_dtype"])
 
     # -- inference ------------------------------------------------------------------------------
-    def run(self, X: Any) -> dict[str, np.ndarray]:
+    def run(self, X: Any, *, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """All outputs of the graph, by name, for input ``X``."""
-        feeds, n_rows = prepare_feeds(X, self.schema)
-        if n_rows == 0:
-            return self._empty_outputs()
-        try:
-            values = self._session().run(None, feeds)
-        except Exception as exc:  # data passed the schema checks but the graph still refused it
-            raise InvalidInputError(
-                f"onnxruntime could not run the model on this input: {_first_line(exc)}"
-            ) from None
-        return dict(zip(self._output_names, values, strict=True))
+        return self._run(X, None, batch_size)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Same labels / values as the native pipeline's ``predict``."""
-        if self.task == "classifier":
-            return self._output(X, "label")
-        if self.task == "regressor":
-            return self._output(X, "prediction")
-        if self.task == "transformer":
+        task = self.task
+        if task == "transformer":
             raise UnsupportedMethodError("this model ends in a transformer: call transform(X)")
-        return self.run(X)[self._output_names[0]]
+        if task is None:
+            return self._run(X, [self.output_names[0]], batch_size)[self.output_names[0]]
+        return self._output(X, "label" if task == "classifier" else "prediction", batch_size)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Same probabilities as the native pipeline's ``predict_proba`` (classifiers only)."""
         if "probabilities" not in self.metadata.get("outputs", {}):
             raise UnsupportedMethodError(
                 f"predict_proba is not available: this model is a {self.task or 'foreign model'}"
                 + (" whose estimator has no predict_proba" if self.task == "classifier" else "")
             )
-        return self._output(X, "probabilities")
+        return self._output(X, "probabilities", batch_size)
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Same features as the native pipeline's ``transform`` (pipelines ending in a transformer)."""
         if self.task != "transformer":
             raise UnsupportedMethodError(
                 f"transform is for pipelines that end in a transformer; this model is a {self.task}"
             )
-        return self._output(X, "features")
+        return self._output(X, "features", batch_size)
 
-    def _output(self, X: Any, name: str) -> np.ndarray:
-        value = self.run(X)[name]
+    def _output(self, X: Any, name: str, batch_size: int | None) -> np.ndarray:
+        value = self._run(X, [name], batch_size)[name]
         return _restore_dtype(value, self.metadata["outputs"][name]["native_dtype"])
 
-    def _empty_outputs(self) -> dict[str, np.ndarray]:
-        outputs = {}
-        for name, spec in self.metadata.get("outputs", {}).items():
-            shape = [0, *spec["shape"][1:]]
-            outputs[name] = np.empty(shape, dtype=object if spec["dtype"] == "string" else spec["dtype"])
-        if not outputs:
+    def _run(self, X: Any, names: list[str] | None, batch_size: int | None) -> dict[str, np.ndarray]:
+        sess = self._session()
+        on_gpu = sess.get_providers()[0] in _providers.GPU_PROVIDERS
+        feeds, n_rows = prepare_feeds(X, self.schema, keep_device=on_gpu and self._io_binding != "never")
+        wanted = names or self.output_names
+        if n_rows == 0:
+            return self._empty_outputs(wanted)
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInputError(f"batch_size={batch_size}: use a positive number of rows")
+        step = batch_size or n_rows
+        chunks = [
+            self._run_chunk(sess, _rows(feeds, i, i + step), wanted, on_gpu) for i in range(0, n_rows, step)
+        ]
+        if len(chunks) == 1:
+            return chunks[0]
+        return {name: np.concatenate([c[name] for c in chunks]) for name in wanted}
+
+    def _run_chunk(
+        self, sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str], on_gpu: bool
+    ) -> dict[str, np.ndarray]:
+        n_rows = len(next(iter(feeds.values())))
+        bind = (
+            self._io_binding == "always"
+            or any(isinstance(f, DeviceArray) for f in feeds.values())
+            or (self._io_binding == "auto" and on_gpu and n_rows >= IO_BINDING_MIN_ROWS)
+        )
+        try:
+            if bind:
+                return _run_bound(sess, feeds, names)
+            return dict(zip(names, sess.run(names, feeds), strict=True))
+        except Exception as exc:  # the data passed the schema checks but the graph still refused it
             raise InvalidInputError(
-                "empty input: this model carries no output description to shape an empty answer"
-            )
+                f"onnxruntime could not run the model on this input: {_first_line(exc)}"
+            ) from None
+
+    def _empty_outputs(self, names: list[str]) -> dict[str, np.ndarray]:
+        outputs = {}
+        specs = self.metadata.get("outputs", {})
+        for name in names:
+            if name not in specs:
+                raise InvalidInputError(
+                    "empty input: this model carries no output description to shape an empty answer"
+                )
+            spec = specs[name]
+            shape = [0, *(d or 0 for d in spec["shape"][1:])]
+            outputs[name] = np.empty(shape, dtype=object if spec["dtype"] == "string" else spec["dtype"])
         return outputs
 
     def __repr__(self) -> str:
         inputs = [s.name for s in self.schema.inputs]
         return f"Model(source={self.source!r}, task={self.task!r}, inputs={inputs})"
+
+
+def _rows(feeds: dict[str, Feed], start: int, stop: int) -> dict[str, Feed]:
+    return {
+        k: (v.rows(start, stop) if isinstance(v, DeviceArray) else v[start:stop]) for k, v in feeds.items()
+    }
+
+
+def _run_bound(sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str]) -> dict[str, np.ndarray]:
+    """Run through IO binding: device tensors are read in place, host arrays copied once.
+
+    The same code serves CUDA and (in tests, and with io_binding="always") the CPU provider.
+    """
+    binding = sess.io_binding()
+    device = "cuda" if sess.get_providers()[0] != _providers.CPU else "cpu"
+    for name, feed in feeds.items():
+        if isinstance(feed, DeviceArray):
+            binding.bind_input(name, feed.device_type, feed.device_id, feed.dtype, list(feed.shape), feed.ptr)
+        elif device == "cpu" or feed.dtype == object:
+            binding.bind_cpu_input(name, feed)
+        else:
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(feed, device, 0))
+    for name in names:
+        binding.bind_output(name)  # allocated on the host: predict returns numpy arrays
+    sess.run_with_iobinding(binding)
+    return dict(zip(names, binding.copy_outputs_to_cpu(), strict=True))
 
 
 def _restore_dtype(value: np.ndarray, native_dtype: str) -> np.ndarray:
@@ -227,8 +381,11 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _explain_load_failure(source: str, exc: BaseException) -> str:
+def _explain_load_failure(source: str, header: ModelHeader, exc: BaseException) -> str:
     message = str(exc)
+    needs = f"IR {header.ir_version}, opsets " + ", ".join(
+        f"{d} {v}" for d, v in sorted(header.opsets.items())
+    )
     ir = re.search(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)", message)
     if ir:
         return (
@@ -236,15 +393,14 @@ def _explain_load_failure(source: str, exc: BaseException) -> str:
             f"{ort.__version__} supports (max IR {ir.group(2)}); upgrade onnxruntime or re-export "
             "for an older runtime"
         )
-    opset = re.search(r"(Opset \d+ .*?)(?:\.|$)", message)
-    if opset and "is under development" not in message:
+    if re.search(r"[Oo]pset|domain_version|is not a registered function/op", message):
         return (
-            f"{source}: this onnxruntime {ort.__version__} cannot run the model's opset "
-            f"({opset.group(1)}); upgrade onnxruntime"
+            f"{source}: onnxruntime {ort.__version__} cannot run this model ({needs}): "
+            f"{_first_line(exc)}; upgrade onnxruntime or re-export for an older runtime"
         )
     if "Protobuf parsing failed" in message or "INVALID_PROTOBUF" in message:
         return (
             f"{source}: not an ONNX model (the file does not parse as ONNX protobuf; "
             "truncated or another format?)"
         )
-    return f"{source}: onnxruntime could not load the model: {_first_line(exc)}"
+    return f"{source}: onnxruntime could not load the model ({needs}): {_first_line(exc)}"
