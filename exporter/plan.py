@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from exporter.convert.heads import ResolvedHead, resolve_head
-from exporter.convert.torch import find_module, module_attributes, run_module
+from exporter.convert.torch import PREFERRED_MODULE_ATTRS, find_module, module_attributes, run_module
 from exporter.errors import ExportError, NotFittedError, SampleError, UnsupportedStepError
 from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
 from runtime.inputs import Schema
@@ -105,9 +105,14 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
         "have predict/transform; custom sklearn steps need a skl2onnx converter "
         "(skl2onnx.update_registered_converter) — see README 'Supported steps'"
     )
-    if _looks_like_unfitted(step):
+    if any(getattr(step, k, False) is None for k in PREFERRED_MODULE_ATTRS):
         raise NotFittedError(
             f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting"
+        )
+    if _is_unfitted(step):
+        raise NotFittedError(
+            f"step {position} {name!r} ({kind}) is not fitted: fit it before exporting (a torch wrapper "
+            "is recognised once it holds its fitted module)"
         )
     raise UnsupportedStepError(f"step {position} {name!r} ({kind}) is not supported: {hint}")
 
@@ -118,13 +123,10 @@ def _registered_with_skl2onnx(cls: type) -> bool:
     return cls in sklearn_operator_name_map
 
 
-def _looks_like_unfitted(step: Any) -> bool:
-    """An unknown step with no module yet: a wrapper that was never fitted, not an unsupported one."""
+def _is_unfitted(step: Any) -> bool:
     from sklearn.exceptions import NotFittedError as SkNotFitted
     from sklearn.utils.validation import check_is_fitted
 
-    if any(k in getattr(step, "__dict__", {}) for k in ("model_", "module_", "net_", "network_")):
-        return True  # declared (e.g. None) but never trained
     try:
         check_is_fitted(step)
     except SkNotFitted:

@@ -145,7 +145,7 @@ def test_error_unsupported_step(
     from tests.models import Doubler
 
     estimator = iris_pipeline[0]
-    pipe = Pipeline([("double", Doubler()), *estimator.steps])
+    pipe = Pipeline([("double", Doubler().fit(np.zeros((2, 4)))), *estimator.steps])
     message = _error([str(_dump(pipe, tmp_path / "x.pkl"))], capsys)
     assert "step 0 'double' (tests.models.Doubler) is not supported" in message
     assert "update_registered_converter" in message and "Supported steps" in message

@@ -26,7 +26,7 @@ def test_stages_group_consecutive_sklearn_steps(iris_pipeline: Any) -> None:
     inner = make_pipeline(StandardScaler(), PCA(2))
     pipe = Pipeline([("prep", inner), ("skip", "passthrough"), ("clf", TorchClassifier(epochs=2))])
     with pytest.raises(
-        NotFittedError, match=r"step 2 'clf' \(tests.models.TorchClassifier\) holds no fitted torch module"
+        NotFittedError, match=r"step 2 'clf' \(tests.models.TorchClassifier\) is not fitted"
     ):
         make_stages(pipe)
     stages = make_stages(pipe.fit(X, y))
