@@ -33,6 +33,8 @@ _ORT_TYPES = {
     "tensor(int32)": "int32",
     "tensor(string)": "string",
 }
+# Sessions inherited from a parent process, kept alive on purpose (see Model._session).
+_FORK_ORPHANS: list[Any] = []
 # Rows from which a CUDA session binds host inputs once (IO binding) instead of plain run().
 IO_BINDING_MIN_ROWS = 1024
 
@@ -165,6 +167,10 @@ class Model:
             return sess
         with self._lock:
             if self._sess is None or self._pid != os.getpid():
+                if self._sess is not None:
+                    # A session inherited through fork must never be destroyed in the child: its
+                    # destructor joins thread-pool threads that only exist in the parent (a hang).
+                    _FORK_ORPHANS.append(self._sess)
                 self._sess = self._create_session()
                 self._pid = os.getpid()
             return self._sess
@@ -198,6 +204,8 @@ class Model:
 
     def close(self) -> None:
         with self._lock:
+            if self._sess is not None and self._pid != os.getpid():
+                _FORK_ORPHANS.append(self._sess)  # inherited through fork: see _session
             self._sess = None
 
     def __enter__(self) -> Model:
@@ -305,6 +313,13 @@ class Model:
             or any(isinstance(f, DeviceArray) for f in feeds.values())
             or (self._io_binding == "auto" and on_gpu and n_rows >= IO_BINDING_MIN_ROWS)
         )
+        has_strings = self._string_outputs(sess) & set(names) or any(
+            isinstance(v, np.ndarray) and v.dtype == object for v in feeds.values()
+        )
+        if bind and has_strings:
+            # onnxruntime (1.32) crashes when a string tensor is bound: run those on host data.
+            bind = False
+            feeds = {k: (_to_host(v) if isinstance(v, DeviceArray) else v) for k, v in feeds.items()}
         try:
             if bind:
                 return _run_bound(sess, feeds, names)
@@ -313,6 +328,10 @@ class Model:
             raise InvalidInputError(
                 f"onnxruntime could not run the model on this input: {_first_line(exc)}"
             ) from None
+
+    @staticmethod
+    def _string_outputs(sess: ort.InferenceSession) -> set[str]:
+        return {o.name for o in sess.get_outputs() if o.type == "tensor(string)"}
 
     def _empty_outputs(self, names: list[str]) -> dict[str, np.ndarray]:
         outputs = {}
@@ -338,6 +357,10 @@ def _rows(feeds: dict[str, Feed], start: int, stop: int) -> dict[str, Feed]:
     }
 
 
+def _to_host(feed: DeviceArray) -> np.ndarray:
+    return np.asarray(feed.tensor.detach().cpu())
+
+
 def _run_bound(sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str]) -> dict[str, np.ndarray]:
     """Run through IO binding: device tensors are read in place, host arrays copied once.
 
@@ -348,7 +371,7 @@ def _run_bound(sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[s
     for name, feed in feeds.items():
         if isinstance(feed, DeviceArray):
             binding.bind_input(name, feed.device_type, feed.device_id, feed.dtype, list(feed.shape), feed.ptr)
-        elif device == "cpu" or feed.dtype == object:
+        elif device == "cpu":
             binding.bind_cpu_input(name, feed)
         else:
             binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(feed, device, 0))

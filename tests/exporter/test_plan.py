@@ -25,9 +25,7 @@ def test_stages_group_consecutive_sklearn_steps(iris_pipeline: Any) -> None:
     _, X, y = iris_pipeline
     inner = make_pipeline(StandardScaler(), PCA(2))
     pipe = Pipeline([("prep", inner), ("skip", "passthrough"), ("clf", TorchClassifier(epochs=2))])
-    with pytest.raises(
-        NotFittedError, match=r"step 2 'clf' \(tests.models.TorchClassifier\) is not fitted"
-    ):
+    with pytest.raises(NotFittedError, match=r"step 2 'clf' \(tests.models.TorchClassifier\) is not fitted"):
         make_stages(pipe)
     stages = make_stages(pipe.fit(X, y))
     assert [(s.kind, [n for n, _ in s.steps]) for s in stages] == [

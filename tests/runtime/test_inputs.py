@@ -1,0 +1,75 @@
+"""Inputs the runtime accepts beyond numpy: tensors, polars, chunks; and lazy / fork-safe sessions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime import InvalidInputError
+
+
+def test_torch_tensor_requiring_grad(iris_model: tuple[Path, Any, Any]) -> None:
+    import torch
+
+    path, estimator, X = iris_model
+    model = runtime.load(path)
+    tensor = torch.tensor(X, dtype=torch.float32, requires_grad=True)
+    np.testing.assert_array_equal(model.predict(tensor), estimator.predict(X))
+    np.testing.assert_array_equal(model.predict(tensor.double()), estimator.predict(X))
+
+
+def test_torch_tensor_errors_are_runtime_errors(iris_model: tuple[Path, Any, Any]) -> None:
+    import torch
+
+    model = runtime.load(iris_model[0])
+    with pytest.raises(InvalidInputError, match="expected 4 features, got 3"):
+        model.predict(torch.zeros(2, 3))
+    with pytest.raises(InvalidInputError, match=r"convert it with \.float\(\)"):
+        model.predict(torch.zeros(2, 4, dtype=torch.bfloat16))
+
+
+def test_polars_dataframe(frame_model: tuple[Path, Any, Any]) -> None:
+    pl = pytest.importorskip("polars")
+    path, pipe, frame = frame_model
+    model = runtime.load(path)
+    np.testing.assert_allclose(
+        model.predict(pl.from_pandas(frame)), pipe.predict(frame), rtol=1e-5, atol=1e-3
+    )
+
+
+def test_batch_size_streams_chunks(iris_model: tuple[Path, Any, Any]) -> None:
+    path, estimator, X = iris_model
+    model = runtime.load(path)
+    np.testing.assert_array_equal(model.predict(X, batch_size=7), estimator.predict(X))
+    assert model.predict_proba(X, batch_size=1000).shape == (len(X), 3)
+    with pytest.raises(InvalidInputError, match="batch_size=0"):
+        model.predict(X, batch_size=0)
+
+
+def test_lazy_load_defers_the_session(iris_model: tuple[Path, Any, Any]) -> None:
+    model = runtime.load(iris_model[0], lazy=True)
+    assert model._sess is None
+    assert model.predict(iris_model[2][:2]).shape == (2,)
+    assert model._sess is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_its_own_session(iris_model: tuple[Path, Any, Any]) -> None:
+    path, estimator, X = iris_model
+    model = runtime.load(path)
+    parent_session = model._session()
+    expected = estimator.predict(X)  # in the parent: torch itself is not fork-safe (OpenMP)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: must build a new session, and answer correctly
+        ok = model._session() is not parent_session and (model.predict(X) == expected).all()
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert model._session() is parent_session
