@@ -1,0 +1,59 @@
+"""Replay the golden rows embedded at export on this machine, with the same rules as export parity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import VerificationError
+from runtime.model import Model
+from runtime.parity import ParityReport, compare
+
+# runtime.Model method that produces each public output.
+_METHODS = {
+    "label": "predict",
+    "probabilities": "predict_proba",
+    "prediction": "predict",
+    "features": "transform",
+}
+
+
+def golden_inputs(model: Model) -> Any:
+    """The embedded golden rows, as the model's inputs (an array or a dict of columns)."""
+    golden = model.metadata.get("golden")
+    if not golden:
+        raise VerificationError(
+            f"{model.source}: the model carries no golden rows to verify (export it with exporter)"
+        )
+    inputs = golden["inputs"]
+    if isinstance(inputs, dict):
+        return {name: np.asarray(values) for name, values in inputs.items()}
+    return np.asarray(inputs, dtype=np.float64)
+
+
+def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = None) -> ParityReport:
+    """Run the golden rows and compare with the answers recorded at export.
+
+    Tolerances default to those the export used (recorded in the parity report), so a model that
+    passed at export and runs the same arithmetic here passes; changed weights do not.
+    """
+    X = golden_inputs(model)
+    expected = {
+        name: _as_native(values, model.metadata["outputs"][name]["native_dtype"])
+        for name, values in model.metadata["golden"]["outputs"].items()
+    }
+    actual = {name: getattr(model, _METHODS[name])(X) for name in expected}
+    return compare(expected, actual, {**_export_tolerances(model), **(tolerances or {})}, sample="golden")
+
+
+def _as_native(values: Any, native_dtype: str) -> np.ndarray:
+    array = np.asarray(values)
+    if native_dtype == "object":
+        return array.astype(object)
+    return array.astype(np.dtype(native_dtype))
+
+
+def _export_tolerances(model: Model) -> dict[str, tuple[float, float]]:
+    outputs = model.metadata.get("parity", {}).get("outputs", [])
+    return {o["name"]: (o["atol"], o["rtol"]) for o in outputs if o.get("atol") is not None}
