@@ -8,10 +8,12 @@ a fork and cannot be pickled), with idle threads that do not spin.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,17 @@ _ORT_TYPES = {
 }
 # Sessions inherited from a parent process, kept alive on purpose (see Model._session).
 _FORK_ORPHANS: list[Any] = []
+# Incremented in every forked child: a session made under another value belongs to the parent.
+# Cheaper than os.getpid() (a system call) on the hot path.
+_PROCESS = [0]
+
+
+def _after_fork_in_child() -> None:
+    _PROCESS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 # Rows from which a CUDA session binds host inputs once (IO binding) instead of plain run().
 IO_BINDING_MIN_ROWS = 1024
 
@@ -125,6 +138,15 @@ def _check_external(tensor: str, location: str, path: Path | None, source: str) 
         )
 
 
+@dataclass(frozen=True)
+class _SessionFacts:
+    """What the hot path needs to know about a session, read once when it is created."""
+
+    output_names: list[str]
+    string_outputs: frozenset[str]
+    on_gpu: bool
+
+
 class Model:
     """A loaded model: ``predict``, ``predict_proba``, ``transform``, ``run``.
 
@@ -155,25 +177,38 @@ class Model:
         self._spinning = spinning
         self._io_binding = io_binding
         self._lock = threading.Lock()
-        self._pid = -1
+        self._generation = -1
         self._sess: ort.InferenceSession | None = None
         self._meta: dict[str, Any] | None = None
         self._schema: Schema | None = None
+        self._native: dict[str, np.dtype] | None = None
+        self._facts_cache: _SessionFacts | None = None
+        self._fast: dict[str, Callable[[Any], np.ndarray | None]] = {}
 
     # -- session --------------------------------------------------------------------------------
     def _session(self) -> ort.InferenceSession:
         sess = self._sess
-        if sess is not None and self._pid == os.getpid():
+        if sess is not None and self._generation == _PROCESS[0]:
             return sess
         with self._lock:
-            if self._sess is None or self._pid != os.getpid():
+            if self._sess is None or self._generation != _PROCESS[0]:
                 if self._sess is not None:
                     # A session inherited through fork must never be destroyed in the child: its
                     # destructor joins thread-pool threads that only exist in the parent (a hang).
                     _FORK_ORPHANS.append(self._sess)
                 self._sess = self._create_session()
-                self._pid = os.getpid()
+                self._generation = _PROCESS[0]
+                self._fast = {}
             return self._sess
+
+    @property
+    def _facts(self) -> _SessionFacts:
+        facts = self._facts_cache
+        if facts is None or self._generation != _PROCESS[0]:
+            self._session()
+            facts = self._facts_cache
+        assert facts is not None
+        return facts
 
     def _create_session(self) -> ort.InferenceSession:
         options = ort.SessionOptions()
@@ -189,7 +224,14 @@ class Model:
             sess = ort.InferenceSession(model, sess_options=options, providers=self._provider_specs)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelLoadError(_explain_load_failure(self.source, self.header, exc)) from None
-        _providers.audit(self._provider_specs, sess.get_providers(), strict=self._strict, source=self.source)
+        active = sess.get_providers()
+        _providers.audit(self._provider_specs, active, strict=self._strict, source=self.source)
+        outputs = sess.get_outputs()
+        self._facts_cache = _SessionFacts(
+            output_names=[o.name for o in outputs],
+            string_outputs=frozenset(o.name for o in outputs if o.type == "tensor(string)"),
+            on_gpu=active[0] in _providers.GPU_PROVIDERS,
+        )
         return sess
 
     @property
@@ -204,9 +246,10 @@ class Model:
 
     def close(self) -> None:
         with self._lock:
-            if self._sess is not None and self._pid != os.getpid():
+            if self._sess is not None and self._generation != _PROCESS[0]:
                 _FORK_ORPHANS.append(self._sess)  # inherited through fork: see _session
             self._sess = None
+            self._fast = {}
 
     def __enter__(self) -> Model:
         return self
@@ -243,7 +286,7 @@ class Model:
 
     @property
     def output_names(self) -> list[str]:
-        return [o.name for o in self._session().get_outputs()]
+        return list(self._facts.output_names)
 
     @property
     def classes_(self) -> np.ndarray:
@@ -284,54 +327,106 @@ class Model:
         return self._output(X, "features", batch_size)
 
     def _output(self, X: Any, name: str, batch_size: int | None) -> np.ndarray:
+        if batch_size is None:
+            fast = self._fast.get(name) or self._make_fast(name)
+            if fast is not None:
+                answer = fast(X)
+                if answer is not None:
+                    return answer
         value = self._run(X, [name], batch_size)[name]
-        return _restore_dtype(value, self.metadata["outputs"][name]["native_dtype"])
+        native = self._native_dtypes.get(name)
+        if native is None or value.dtype == native:
+            return value
+        return value.astype(native)  # e.g. uint8 labels, '<U5' strings, float64 probabilities
+
+    def _make_fast(self, name: str) -> Callable[[Any], np.ndarray | None] | None:
+        """A specialised closure for the common call: a float array of the declared width on a CPU
+        session. It returns None whenever anything differs (or fails), and the general path, with
+        its full checks and precise errors, takes over. Rebuilt after fork or close."""
+        sess, facts, fast_spec = self._session(), self._facts, self.schema.fast
+        if fast_spec is None or facts.on_gpu or self._io_binding == "always":
+            return None
+        in_name, dtype, width, allow_nan = fast_spec
+        native = self._native_dtypes.get(name)
+        run, names, ndarray, isfinite = sess.run, [name], np.ndarray, math.isfinite
+        process, generation = _PROCESS, _PROCESS[0]
+
+        def fast(X: Any) -> np.ndarray | None:
+            if type(X) is not ndarray or process[0] != generation:
+                return None
+            shape = X.shape
+            if len(shape) != 2 or not shape[0] or X.dtype != dtype or not X.flags.c_contiguous:
+                return None
+            if width is not None and shape[1] != width:
+                return None
+            if not allow_nan:
+                flat = X.ravel()
+                if not isfinite(flat.dot(flat)):  # NaN/inf (or overflow): the full check decides
+                    return None
+            try:
+                value = run(names, {in_name: X})[0]
+            except Exception:
+                return None
+            return value if native is None or value.dtype == native else value.astype(native)
+
+        self._fast[name] = fast
+        return fast
+
+    @property
+    def _native_dtypes(self) -> dict[str, np.dtype]:
+        """Output name → dtype the native method returns, read once from the metadata."""
+        if self._native is None:
+            outputs = self.metadata.get("outputs", {})
+            self._native = {name: np.dtype(spec["native_dtype"]) for name, spec in outputs.items()}
+        return self._native
 
     def _run(self, X: Any, names: list[str] | None, batch_size: int | None) -> dict[str, np.ndarray]:
         sess = self._session()
-        on_gpu = sess.get_providers()[0] in _providers.GPU_PROVIDERS
-        feeds, n_rows = prepare_feeds(X, self.schema, keep_device=on_gpu and self._io_binding != "never")
-        wanted = names or self.output_names
+        facts = self._facts
+        feeds, n_rows = prepare_feeds(
+            X, self.schema, keep_device=facts.on_gpu and self._io_binding != "never"
+        )
+        wanted = names or facts.output_names
         if n_rows == 0:
             return self._empty_outputs(wanted)
         if batch_size is not None and batch_size < 1:
             raise InvalidInputError(f"batch_size={batch_size}: use a positive number of rows")
-        step = batch_size or n_rows
+        if batch_size is None or batch_size >= n_rows:
+            return self._run_chunk(sess, feeds, wanted)
         chunks = [
-            self._run_chunk(sess, _rows(feeds, i, i + step), wanted, on_gpu) for i in range(0, n_rows, step)
+            self._run_chunk(sess, _rows(feeds, i, i + batch_size), wanted)
+            for i in range(0, n_rows, batch_size)
         ]
-        if len(chunks) == 1:
-            return chunks[0]
         return {name: np.concatenate([c[name] for c in chunks]) for name in wanted}
 
     def _run_chunk(
-        self, sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str], on_gpu: bool
+        self, sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str]
     ) -> dict[str, np.ndarray]:
-        n_rows = len(next(iter(feeds.values())))
-        bind = (
-            self._io_binding == "always"
-            or any(isinstance(f, DeviceArray) for f in feeds.values())
-            or (self._io_binding == "auto" and on_gpu and n_rows >= IO_BINDING_MIN_ROWS)
-        )
-        has_strings = self._string_outputs(sess) & set(names) or any(
-            isinstance(v, np.ndarray) and v.dtype == object for v in feeds.values()
-        )
-        if bind and has_strings:
-            # onnxruntime (1.32) crashes when a string tensor is bound: run those on host data.
-            bind = False
-            feeds = {k: (_to_host(v) if isinstance(v, DeviceArray) else v) for k, v in feeds.items()}
         try:
-            if bind:
-                return _run_bound(sess, feeds, names)
-            return dict(zip(names, sess.run(names, feeds), strict=True))
+            if self._io_binding == "never" or not self._wants_binding(feeds, names):
+                return dict(zip(names, sess.run(names, feeds), strict=True))
+            if self._has_strings(feeds, names):
+                # onnxruntime (1.32) crashes when a string tensor is bound: run those on host data.
+                host = {k: (_to_host(v) if isinstance(v, DeviceArray) else v) for k, v in feeds.items()}
+                return dict(zip(names, sess.run(names, host), strict=True))
+            return _run_bound(sess, feeds, names)
         except Exception as exc:  # the data passed the schema checks but the graph still refused it
             raise InvalidInputError(
                 f"onnxruntime could not run the model on this input: {_first_line(exc)}"
             ) from None
 
-    @staticmethod
-    def _string_outputs(sess: ort.InferenceSession) -> set[str]:
-        return {o.name for o in sess.get_outputs() if o.type == "tensor(string)"}
+    def _wants_binding(self, feeds: dict[str, Feed], names: list[str]) -> bool:
+        if self._io_binding == "always":
+            return True
+        if not self._facts.on_gpu:  # device tensors only reach the feeds of a GPU session
+            return False
+        n_rows = len(next(iter(feeds.values())))
+        return n_rows >= IO_BINDING_MIN_ROWS or any(isinstance(f, DeviceArray) for f in feeds.values())
+
+    def _has_strings(self, feeds: dict[str, Feed], names: list[str]) -> bool:
+        if self._facts.string_outputs.intersection(names):
+            return True
+        return any(isinstance(v, np.ndarray) and v.dtype == object for v in feeds.values())
 
     def _empty_outputs(self, names: list[str]) -> dict[str, np.ndarray]:
         outputs = {}
