@@ -62,16 +62,20 @@ def main() -> None:
         X = rng.normal(size=(batch, 50)).astype(np.float32)
         np.testing.assert_array_equal(model.predict(X), sess.run(["label"], {"X": X})[0])
         raw_times, ours_times = [], []
-        for _ in range(7):
-            raw_times.append(per_call(lambda X=X: sess.run(["label"], {"X": X}), loops))
-            ours_times.append(per_call(lambda X=X: model.predict(X), loops))
+        for rep in range(11):  # alternate which path goes first, so drifts in machine load cancel
+            pair = [
+                (raw_times, lambda X=X: sess.run(["label"], {"X": X})),
+                (ours_times, lambda X=X: model.predict(X)),
+            ]
+            for times, fn in pair if rep % 2 == 0 else reversed(pair):
+                times.append(per_call(fn, loops))
         raw, ours = statistics.median(raw_times), statistics.median(ours_times)
         rows.append((batch, raw * 1e6, ours * 1e6, ours / raw))
     lines = [
         "# runtime.Model.predict vs raw InferenceSession.run",
         "",
         f"Machine: {platform.machine()}, Python {platform.python_version()}, onnxruntime {ort.__version__}; "
-        "median of 7 timed loops; CPU provider.",
+        "median of 11 timed loops; CPU provider.",
         "",
         "| rows | raw run (µs) | Model.predict (µs) | ratio |",
         "|---:|---:|---:|---:|",

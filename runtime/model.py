@@ -302,12 +302,21 @@ class Model:
 
     def predict(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Same labels / values as the native pipeline's ``predict``."""
+        fast = self._fast.get("predict")  # the hot path, once a first call has built it
+        if fast is not None and batch_size is None:
+            answer = fast(X)
+            if answer is not None:
+                return answer
         task = self.task
         if task == "transformer":
             raise UnsupportedMethodError("this model ends in a transformer: call transform(X)")
         if task is None:
             return self._run(X, [self.output_names[0]], batch_size)[self.output_names[0]]
-        return self._output(X, "label" if task == "classifier" else "prediction", batch_size)
+        name = "label" if task == "classifier" else "prediction"
+        answer = self._output(X, name, batch_size)
+        if name in self._fast:
+            self._fast["predict"] = self._fast[name]
+        return answer
 
     def predict_proba(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Same probabilities as the native pipeline's ``predict_proba`` (classifiers only)."""

@@ -144,3 +144,20 @@ def test_model_too_new_for_this_onnxruntime(tmp_path: Path, iris_model: tuple[Pa
 def test_unknown_provider_is_refused(iris_model: tuple[Path, Any, Any]) -> None:
     with pytest.raises(ModelLoadError, match=r"execution provider\(s\) \['NoSuchExecutionProvider'\]"):
         runtime.load(iris_model[0], providers=["NoSuchExecutionProvider"])
+
+
+def test_hot_path_still_refuses_bad_values(iris_model: tuple[Path, Any, Any]) -> None:
+    """float32 rows of the right width take the specialised path; NaN/inf must still be refused."""
+    path, estimator, X = iris_model
+    model = runtime.load(path)
+    good = X[:3].astype(np.float32)
+    np.testing.assert_array_equal(model.predict(good), estimator.predict(good))
+    assert "predict" in model._fast  # the specialised path is in use
+    for bad in (np.nan, np.inf, -np.inf):
+        rows = good.copy()
+        rows[1, 2] = bad
+        with pytest.raises(InvalidInputError, match="feature 2 holds NaN or infinite values"):
+            model.predict(rows)
+    huge = np.full((1, 4), 3e38, dtype=np.float32)  # finite, but its dot product overflows
+    assert model.predict(huge).shape == (1,)
+    assert model.predict(np.asfortranarray(X[:5].astype(np.float32))).shape == (5,)
