@@ -13,6 +13,7 @@ when the session can bind them (IO binding), and are copied to the host otherwis
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,12 +166,26 @@ def _fast_matrix_feed(X: Any, schema: Schema) -> tuple[dict[str, Feed], int] | N
     return {name: X}, shape[0]
 
 
+_ZEROS: dict[tuple[int, str], np.ndarray] = {}
+# 0 x inf in the test below makes numpy warn "invalid value"; the runtime raises its own clear
+# error right after, so the warning is noise. Scoped to this module's own calls.
+warnings.filterwarnings("ignore", "invalid value encountered in dot", RuntimeWarning, r"runtime\.inputs")
+
+
 def _all_finite(X: np.ndarray) -> bool:
-    """A cheap finiteness test: the dot product of the values with themselves is NaN or inf when
-    any value is. It may also overflow for huge finite values — then the caller's exact check
-    decides. 0.7 µs for one row of 50 (numpy's isfinite().all() costs 2.6 µs)."""
+    """A cheap finiteness test: the dot product with zeros is 0 when every value is finite and NaN
+    otherwise (0 x NaN and 0 x inf are NaN), and it cannot overflow. 0.7 µs for one row of 50
+    values where numpy's isfinite().all() costs 2.6 µs; large arrays use isfinite directly."""
     flat = X.ravel()
-    return math.isfinite(flat.dot(flat))
+    if flat.size > 65536:
+        return bool(np.isfinite(flat).all())
+    key = (flat.size, flat.dtype.str)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        if len(_ZEROS) > 32:
+            _ZEROS.clear()
+        zeros = _ZEROS[key] = np.zeros(flat.size, dtype=flat.dtype)
+    return math.isfinite(flat.dot(zeros))
 
 
 def _is_tensor(X: Any) -> bool:

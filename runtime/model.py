@@ -8,7 +8,6 @@ a fork and cannot be pickled), with idle threads that do not spin.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import threading
@@ -23,7 +22,7 @@ import onnxruntime as ort
 from runtime import providers as _providers
 from runtime._proto import ModelHeader, ProtoError, read_header
 from runtime.errors import InvalidInputError, ModelLoadError, UnsupportedMethodError
-from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, prepare_feeds
+from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
 
 METADATA_KEY = "hybridonnx"
 
@@ -357,7 +356,7 @@ class Model:
             return None
         in_name, dtype, width, allow_nan = fast_spec
         native = self._native_dtypes.get(name)
-        run, names, ndarray, isfinite = sess.run, [name], np.ndarray, math.isfinite
+        run, names, ndarray, all_finite = sess.run, [name], np.ndarray, _all_finite
         process, generation = _PROCESS, _PROCESS[0]
 
         def fast(X: Any) -> np.ndarray | None:
@@ -368,10 +367,8 @@ class Model:
                 return None
             if width is not None and shape[1] != width:
                 return None
-            if not allow_nan:
-                flat = X.ravel()
-                if not isfinite(flat.dot(flat)):  # NaN/inf (or overflow): the full check decides
-                    return None
+            if not allow_nan and not all_finite(X):  # NaN/inf: the full check names the column
+                return None
             try:
                 value = run(names, {in_name: X})[0]
             except Exception:
