@@ -295,7 +295,12 @@ def _cast(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> 
     target = _NUMERIC.get(spec.dtype)
     if target is None:  # pragma: no cover - the exporter writes only the types above
         raise InvalidInputError(f"input {spec.name!r} has an unsupported type {spec.dtype!r}")
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biufO":  # text, complex, dates: never silently made numbers
+        raise InvalidInputError(
+            f"{_describe(array, where)} holds non-numeric values ({array.dtype}) "
+            f"but the model expects {spec.dtype}"
+        )
+    if array.dtype.kind == "O":  # e.g. a pandas object column of numbers (or None)
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError):
@@ -319,12 +324,15 @@ def _describe(array: np.ndarray, where: str | list[str] | None, bad: np.ndarray 
         return f"column {where!r}"
     if bad is None:
         # Find the first column whose values do not convert.
+        # The columns whose values do not convert; all of them for text that happens to parse.
         bad_cols = []
         for j in range(array.shape[1] if array.ndim == 2 else 0):
             try:
                 array[:, j].astype(np.float64)
             except (TypeError, ValueError):
                 bad_cols.append(j)
+        if not bad_cols and array.ndim == 2 and array.dtype.kind in "USc":
+            bad_cols = list(range(array.shape[1]))
     else:
         bad_cols = sorted(set(np.nonzero(bad)[1].tolist())) if bad.ndim == 2 else []
     if not bad_cols:

@@ -45,6 +45,8 @@ def test_load_from_bytes_and_context_manager(iris_model: tuple[Path, Any, Any]) 
             np.array([["a", "b", "c", "d"]]),
             "feature 0, feature 1, feature 2, feature 3 holds non-numeric values",
         ),
+        (np.array([["1", "2", "3", "4"]]), "feature 0, feature 1, feature 2, feature 3 holds non-numeric"),
+        (np.ones((1, 4), dtype=complex), "holds non-numeric values (complex128)"),
         (np.array([[1.0, np.nan, 2.0, 3.0]]), "feature 1 holds NaN or infinite values"),
         (np.array([[1.0, 2.0, np.inf, 3.0]]), "feature 2 holds NaN or infinite values"),
         ([[1.0, 2.0], [1.0]], "could not read the input as a table"),
