@@ -517,6 +517,15 @@ def _explain_load_failure(source: str, header: ModelHeader, exc: BaseException) 
             f"{ort.__version__} supports (max IR {ir.group(2)}); upgrade onnxruntime or re-export "
             "for an older runtime"
         )
+    opset = re.search(
+        r"Opset (\d+) is under development.*support for domain (\S+) is till opset (\d+)", message, re.S
+    )
+    if opset:
+        return (
+            f"{source}: the model needs {opset.group(2)} opset {opset.group(1)} but onnxruntime "
+            f"{ort.__version__} supports {opset.group(2)} up to opset {opset.group(3)}; upgrade onnxruntime "
+            "or re-export for an older runtime"
+        )
     if re.search(r"[Oo]pset|domain_version|is not a registered function/op", message):
         return (
             f"{source}: onnxruntime {ort.__version__} cannot run this model ({needs}): "

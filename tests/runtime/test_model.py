@@ -163,3 +163,21 @@ def test_hot_path_still_refuses_bad_values(iris_model: tuple[Path, Any, Any]) ->
     huge = np.full((1, 4), 3e38, dtype=np.float32)  # finite, but its dot product overflows
     assert model.predict(huge).shape == (1,)
     assert model.predict(np.asfortranarray(X[:5].astype(np.float32))).shape == (5,)
+
+
+def test_model_opset_too_new(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["X"], ["Y"])],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
+    )
+    path = tmp_path / "op99.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 99)], ir_version=10), path)
+    with pytest.raises(
+        ModelLoadError, match=r"needs ai.onnx opset 99 but onnxruntime .* supports ai.onnx up to opset \d+"
+    ):
+        runtime.load(path)
