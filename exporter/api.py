@@ -40,11 +40,10 @@ class ExportResult:
     def summary(self) -> str:
         stages = " → ".join(f"{s.kind}({', '.join(n for n, _ in s.steps)})" for s in self.plan.stages)
         inputs = self.plan.schema
-        shape = (
-            f"{len(inputs.inputs)} column inputs"
-            if inputs.layout == "columns"
-            else f"X[N, {inputs.inputs[0].width}]"
-        )
+        shape = {
+            "columns": f"{len(inputs.inputs)} column inputs",
+            "text": "X: documents (strings)",
+        }.get(inputs.layout, f"X[N, {inputs.inputs[0].width}]")
         outputs = ", ".join(o.name for o in self.model.graph.output)
         return "\n".join(
             [
@@ -126,7 +125,7 @@ def check_parity(
 
 def _native_dtype(rows: Any, stages: list[Stage]) -> Any:
     """Feed the native path float32 when a torch module is in it: torch wrappers are fit on float32."""
-    if isinstance(rows, np.ndarray) and any(s.kind == "torch" for s in stages):
+    if isinstance(rows, np.ndarray) and rows.dtype.kind in "biuf" and any(s.kind == "torch" for s in stages):
         return rows.astype(np.float32)
     return rows
 

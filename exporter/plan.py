@@ -47,13 +47,18 @@ class Stage:
     def step(self) -> Any:
         return self.steps[-1][1]
 
-    def transform(self, X: Any) -> Any:
-        """Native output of a non-final stage: what the next stage receives."""
-        if self.kind == "torch":
-            return self.step.transform(X)
+    @property
+    def estimator(self) -> Any:
+        """The stage as one native estimator: its step, or a Pipeline over its fitted steps."""
+        if len(self.steps) == 1:
+            return self.step
         from sklearn.pipeline import Pipeline
 
-        return Pipeline(self.steps).transform(X) if len(self.steps) > 1 else self.step.transform(X)
+        return Pipeline(self.steps)
+
+    def transform(self, X: Any) -> Any:
+        """Native output of a non-final stage: what the next stage receives."""
+        return self.estimator.transform(X)
 
 
 @dataclass
@@ -206,7 +211,7 @@ def probe(stages: list[Stage], sample: Any, task: Task) -> None:
                 stage.module_out = run_module(stage.module, as_dense(x))
         with native_errors(stage.label):
             if stage.is_last:
-                stage.native_out = _final_native(stage.step, x, task)
+                stage.native_out = _final_native(stage.estimator, x, task)
             else:
                 x = stage.native_out = stage.transform(x)
         if stage.is_last and stage.kind == "torch":

@@ -18,6 +18,10 @@ N_SYNTHETIC_ROWS = 64
 
 
 def infer_schema(estimator: Any, sample: Any = None) -> Schema:
+    from exporter.plan import flatten_steps
+
+    if is_text_vectorizer(flatten_steps(estimator)[0][1]):
+        return Schema("text", (InputSpec("X", "string", 1, allow_nan=False),))
     names = _feature_names(estimator)
     allow_nan = _handles_nan(estimator)
     if names is not None:
@@ -26,6 +30,11 @@ def infer_schema(estimator: Any, sample: Any = None) -> Schema:
         return Schema("columns", specs, tuple(str(n) for n in names))
     width = _n_features(estimator, sample)
     return Schema("matrix", (InputSpec("X", "float32", width, allow_nan),))
+
+
+def is_text_vectorizer(step: Any) -> bool:
+    """TfidfVectorizer / CountVectorizer (and subclasses): the pipeline takes raw documents."""
+    return hasattr(step, "vocabulary_") and hasattr(step, "build_analyzer")
 
 
 def _feature_names(estimator: Any) -> list[str] | None:
@@ -65,18 +74,18 @@ def _first_linear_width(step: Any) -> int | None:
 
 def _handles_nan(estimator: Any) -> bool:
     """Whether some step deals with missing values; otherwise the runtime refuses NaN input."""
-    text = repr(type(estimator)) + "".join(repr(type(s)) for s in _walk(estimator))
+    text = repr(type(estimator)) + "".join(repr(type(s)) for s in walk(estimator))
     return "Imputer" in text or "HistGradientBoosting" in text
 
 
-def _walk(estimator: Any) -> list[Any]:
+def walk(estimator: Any) -> list[Any]:
     """Every estimator nested in Pipelines, ColumnTransformers and FeatureUnions."""
     found = []
     for attr in ("steps", "transformers", "transformer_list"):
         for item in getattr(estimator, attr, None) or []:
             child = item[1]
             if hasattr(child, "get_params"):
-                found += [child, *_walk(child)]
+                found += [child, *walk(child)]
     return found
 
 
@@ -86,7 +95,7 @@ def _string_columns(estimator: Any, sample: Any) -> set[str]:
     strings: set[str] = set()
     ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
     for _, transformer, columns in getattr(ct, "transformers_", []):
-        categories = [c for t in [transformer, *_walk(transformer)] for c in getattr(t, "categories_", [])]
+        categories = [c for t in [transformer, *walk(transformer)] for c in getattr(t, "categories_", [])]
         if any(np.asarray(c).dtype.kind in "OUS" for c in categories) and isinstance(columns, (list, tuple)):
             strings.update(str(c) for c in columns)
     return strings
@@ -112,6 +121,8 @@ def read_sample(path: str | Path, schema: Schema) -> Any:
 def _read_csv(path: Path, schema: Schema) -> Any:
     import pandas as pd
 
+    if schema.layout == "text":  # one document per row, in the first column
+        return pd.read_csv(path, dtype=str, keep_default_na=False).iloc[:, 0].to_numpy(dtype=object)
     frame = pd.read_csv(path)
     names = schema.feature_names
     if names and set(names) <= set(map(str, frame.columns)):
@@ -131,6 +142,11 @@ def _is_number(text: Any) -> bool:
 
 def coerce_sample(data: Any, schema: Schema) -> Any:
     """Check the sample against the schema; give DataFrame-trained pipelines a DataFrame."""
+    if schema.layout == "text":
+        docs = np.asarray(data.to_numpy() if hasattr(data, "to_numpy") else data, dtype=object).reshape(-1)
+        if len(docs) == 0 or not all(isinstance(d, str) for d in docs):
+            raise SampleError("a text pipeline's sample must be a non-empty list of strings (documents)")
+        return docs
     if schema.layout == "columns":
         import pandas as pd
 
@@ -164,6 +180,12 @@ def synthesize_sample(estimator: Any, schema: Schema, n_rows: int = N_SYNTHETIC_
     decisions are made. The report says which was used.
     """
     rng = np.random.default_rng(seed)
+    if schema.layout == "text":  # documents made of the fitted vocabulary's words
+        from exporter.plan import flatten_steps
+
+        vocabulary = sorted(flatten_steps(estimator)[0][1].vocabulary_)
+        words = [w for term in vocabulary for w in term.split(" ")] or ["text"]
+        return np.array([" ".join(rng.choice(words, 8)) for _ in range(n_rows)], dtype=object)
     if schema.layout == "columns":
         import pandas as pd
 
@@ -198,7 +220,7 @@ def _known_categories(estimator: Any) -> dict[str, list[Any]]:
     ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
     for _, transformer, columns in getattr(ct, "transformers_", []):
         cats: list[Any] = [
-            t.categories_ for t in [transformer, *_walk(transformer)] if hasattr(t, "categories_")
+            t.categories_ for t in [transformer, *walk(transformer)] if hasattr(t, "categories_")
         ]
         if cats and isinstance(columns, (list, tuple)) and len(cats[0]) == len(columns):
             for column, values in zip(columns, cats[0], strict=True):

@@ -20,6 +20,8 @@ def synthetic_rows(schema: Schema, n_rows: int, golden: Any = None, seed: int = 
             return {k: np.resize(np.asarray(v), n_rows) for k, v in golden.items()}
         golden = np.asarray(golden)
         return golden[rng.integers(0, len(golden), n_rows)]
+    if schema.layout == "text":
+        return np.array(["the quick brown fox jumps over the lazy dog"] * n_rows, dtype=object)
     if schema.layout == "columns":
         return {
             s.name: (np.full(n_rows, "a", dtype=object) if s.is_string else rng.normal(size=n_rows))

@@ -41,6 +41,8 @@ def _read_csv(path: Path, schema: Schema) -> Any:
         rows = list(csv.reader(fh))
     if not rows:
         raise InvalidInputError(f"{str(path)!r} is empty")
+    if schema.layout == "text":  # one document per row in the first column, after a header
+        return np.asarray([r[0] if r else "" for r in rows[1:]], dtype=object)
     header, body = rows[0], rows[1:]
     if not _is_header(header, schema):  # no header line: every row is data, in schema order
         header, body = list(schema.feature_names or [f"x{i}" for i in range(len(rows[0]))]), rows

@@ -134,7 +134,10 @@ def prepare_feeds(X: Any, schema: Schema, *, keep_device: bool = False) -> tuple
                 f"cannot read a {X.dtype} tensor: {exc}; convert it with .float()"
             ) from None
     feeds: dict[str, Feed]
-    if schema.layout == "columns":
+    if schema.layout == "text":
+        spec = schema.inputs[0]
+        feeds = {spec.name: _text_feed(X)}
+    elif schema.layout == "columns":
         columns = _as_columns(X, schema)
         feeds = {spec.name: _column_feed(columns[spec.name], spec) for spec in schema.inputs}
     else:
@@ -186,6 +189,25 @@ def _all_finite(X: np.ndarray) -> bool:
             _ZEROS.clear()
         zeros = _ZEROS[key] = np.zeros(flat.size, dtype=flat.dtype)
     return math.isfinite(flat.dot(zeros))
+
+
+def _text_feed(X: Any) -> np.ndarray:
+    """Documents: a list / 1-D array / Series of strings (or an (n, 1) column of them)."""
+    if isinstance(X, str):
+        raise InvalidInputError("pass a list of documents, not one string: model.predict([text])")
+    values = X.to_numpy() if hasattr(X, "to_numpy") else X
+    docs = np.asarray(values, dtype=object)
+    if docs.ndim == 2 and docs.shape[1] == 1:
+        docs = docs[:, 0]
+    if docs.ndim != 1:
+        raise InvalidInputError(f"expected a list of documents (strings), got shape {docs.shape}")
+    bad = [i for i, d in enumerate(docs) if not isinstance(d, str)]
+    if bad:
+        raise InvalidInputError(
+            f"documents must be strings; row(s) {bad[:5]} hold {type(docs[bad[0]]).__name__} "
+            "(replace missing texts with '')"
+        )
+    return docs.reshape(-1, 1)
 
 
 def _is_tensor(X: Any) -> bool:

@@ -29,6 +29,8 @@ def golden_inputs(model: Model) -> Any:
     inputs = golden["inputs"]
     if isinstance(inputs, dict):
         return {name: np.asarray(values) for name, values in inputs.items()}
+    if model.schema.layout == "text":
+        return np.asarray(inputs, dtype=object)
     return np.asarray(inputs, dtype=np.float64)
 
 

@@ -57,7 +57,7 @@ def convert_plan(plan: Plan) -> list[Any]:
 def _first_inputs(plan: Plan, stage: Stage) -> tuple[list[tuple[str, str, int | None]], Any]:
     """Graph inputs of the first stage, plus a Concat part when columns must become a matrix."""
     schema = plan.schema
-    if schema.layout == "matrix":
+    if schema.layout in ("matrix", "text"):
         spec = schema.inputs[0]
         return [(spec.name, spec.dtype, spec.width)], None
     first_step = stage.steps[0][1]

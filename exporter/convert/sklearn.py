@@ -37,12 +37,7 @@ def convert_sklearn_stage(
     }
     initial_types = [(name, types[dtype]([None, width])) for name, dtype, width in inputs]
     estimator = steps[0][1] if len(steps) == 1 else Pipeline(steps)
-    last = steps[-1][1]
-    options = (
-        {id(last): {"zipmap": False}}
-        if hasattr(last, "predict_proba") and hasattr(last, "classes_")
-        else None
-    )
+    options = converter_options(steps)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -53,3 +48,34 @@ def convert_sklearn_stage(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionError(f"skl2onnx could not convert {stage_label}: {first}") from exc
     return model
+
+
+# sklearn's default token pattern, and its exact equivalent in RE2 (onnxruntime's regex engine):
+# RE2's \w and \b are ASCII-only, so the literal pattern splits "café" apart; runs of two or more
+# Unicode letters, digits or underscores are what Python's (?u)\b\w\w+\b matches. skl2onnx's own
+# fallback ([a-zA-Z0-9_]+) also keeps one-letter tokens, which shifts bigrams.
+SKLEARN_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+RE2_TOKEN_PATTERN = r"[\p{L}\p{N}_]{2,}"
+# The C.UTF-8 locale exists on slim containers and edge devices; en_US.UTF-8 (skl2onnx's default
+# for lower-casing) often does not, and onnxruntime then refuses to load the model.
+PORTABLE_LOCALE = "C.UTF-8"
+
+
+def converter_options(steps: list[tuple[str, Any]]) -> dict[int, dict[str, Any]]:
+    """skl2onnx options per fitted object: no ZipMap on classifiers, portable text tokenising."""
+    from exporter.schema import walk
+
+    options: dict[int, dict[str, Any]] = {}
+    for _, step in steps:
+        for est in [step, *walk(step)]:
+            if hasattr(est, "classes_") and hasattr(est, "predict"):
+                options[id(est)] = {"zipmap": False}
+            if hasattr(est, "vocabulary_") and hasattr(est, "token_pattern"):
+                options[id(est)] = {"locale": PORTABLE_LOCALE, "tokenexp": _re2_pattern(est.token_pattern)}
+    return options
+
+
+def _re2_pattern(pattern: str | None) -> str | None:
+    if pattern is None or pattern == SKLEARN_TOKEN_PATTERN:
+        return RE2_TOKEN_PATTERN
+    return pattern.replace("(?u)", "")  # RE2 has no (?u); other patterns are checked by parity
