@@ -26,8 +26,12 @@ def infer_schema(estimator: Any, sample: Any = None) -> Schema:
     allow_nan = _handles_nan(estimator)
     if names is not None:
         strings = _string_columns(estimator, sample)
-        specs = tuple(InputSpec(str(n), "string" if n in strings else "float32", 1, allow_nan) for n in names)
-        return Schema("columns", specs, tuple(str(n) for n in names))
+        nan_ok = _nan_columns(estimator, names)
+        specs = tuple(
+            InputSpec(n, "string" if n in strings else "float32", 1, n in nan_ok if nan_ok is not None else allow_nan)
+            for n in names
+        )
+        return Schema("columns", specs, tuple(names))
     width = _n_features(estimator, sample)
     return Schema("matrix", (InputSpec("X", "float32", width, allow_nan),))
 
@@ -76,6 +80,28 @@ def _handles_nan(estimator: Any) -> bool:
     """Whether some step deals with missing values; otherwise the runtime refuses NaN input."""
     text = repr(type(estimator)) + "".join(repr(type(s)) for s in walk(estimator))
     return "Imputer" in text or "HistGradientBoosting" in text
+
+
+def _nan_columns(estimator: Any, names: list[str]) -> set[str] | None:
+    """Columns where NaN is handled, when the pipeline starts with a ColumnTransformer: those its
+    imputing branches read, those it drops, and passthrough ones if a later step imputes.
+    None when there is no ColumnTransformer to tell (then one rule holds for every input)."""
+    steps = estimator.steps if hasattr(estimator, "steps") else [("", estimator)]
+    ct = steps[0][1]
+    indices = getattr(ct, "_transformer_to_input_indices", None)
+    if not hasattr(ct, "transformers_") or indices is None:
+        return None
+    later = _handles_nan_any([s for _, s in steps[1:]])
+    ok: set[str] = set()
+    for branch, transformer, _ in ct.transformers_:
+        handles = transformer == "drop" or (later if transformer == "passthrough" else _handles_nan(transformer))
+        if handles:
+            ok.update(names[i] for i in indices.get(branch, []))
+    return ok
+
+
+def _handles_nan_any(estimators: list[Any]) -> bool:
+    return any(_handles_nan(e) for e in estimators)
 
 
 def walk(estimator: Any) -> list[Any]:
