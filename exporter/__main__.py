@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample", help="rows to check parity on (.npy or .csv); synthesised when absent")
     parser.add_argument("--atol", type=float, help="absolute tolerance for every numeric output")
     parser.add_argument("--rtol", type=float, help="relative tolerance for every numeric output")
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="numeric inputs and sklearn stages in float64: exact tree thresholds, slower (default float32)",
+    )
     parser.add_argument("--force", action="store_true", help="write the model even when parity fails")
     parser.add_argument(
         "--trust",
@@ -84,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
             name: (args.atol if args.atol is not None else atol, args.rtol if args.rtol is not None else rtol)
             for name, (atol, rtol) in DEFAULT_TOLERANCES.items()
         }
-    result = export(estimator, sample=args.sample, tolerances=tolerances, force=args.force)
+    result = export(estimator, sample=args.sample, tolerances=tolerances, force=args.force, dtype=args.dtype)
     out = args.output or args.pipeline.with_suffix(".onnx")
     result.save(out)
     if args.json:

@@ -74,25 +74,27 @@ def export(
     tolerances: dict[str, tuple[float, float]] | None = None,
     force: bool = False,
     passes: Sequence[str] = DEFAULT_PASSES,
+    dtype: str = "float32",
 ) -> ExportResult:
     """Compile a fitted Pipeline / search CV / estimator into one ONNX model and check its parity.
 
     ``sample``: rows to probe and check with (array, DataFrame, or a .npy/.csv path); synthesised
     from the input schema when None. ``tolerances``: ``{output: (atol, rtol)}`` overriding
     ``parity.DEFAULT_TOLERANCES``. ``force``: return the model even when parity fails (its
-    metadata records the failure); otherwise ParityError is raised.
+    metadata records the failure); otherwise ParityError is raised. ``dtype``: numeric inputs and
+    sklearn stages in float32 (default) or float64 (exact tree thresholds; slower).
     """
     load_builtin()
     estimator = unwrap(estimator)
     stages = make_stages(estimator)  # first: unsupported or unfitted steps fail before anything else
-    schema = infer_schema(estimator, sample if not isinstance(sample, (str, Path)) else None)
+    schema = infer_schema(estimator, sample if not isinstance(sample, (str, Path)) else None, dtype)
     if isinstance(sample, (str, Path)):
         rows, origin = read_sample(sample, schema), "user"
     elif sample is not None:
         rows, origin = coerce_sample(sample, schema), "user"
     else:
         rows, origin = synthesize_sample(estimator, schema), "synthetic"
-    plan = make_plan(estimator, stages, schema, _native_dtype(rows, stages))
+    plan = make_plan(estimator, stages, schema, _native_dtype(rows, stages, dtype))
 
     names = public_outputs(plan)
     with native_errors("the native pipeline"):
@@ -123,9 +125,10 @@ def check_parity(
     return parity.compare(plan.expected, actual, tolerances, origin)
 
 
-def _native_dtype(rows: Any, stages: list[Stage]) -> Any:
+def _native_dtype(rows: Any, stages: list[Stage], dtype: str) -> Any:
     """Feed the native path float32 when a torch module is in it: torch wrappers are fit on float32."""
-    if isinstance(rows, np.ndarray) and rows.dtype.kind in "biuf" and any(s.kind == "torch" for s in stages):
+    torch = any(s.kind == "torch" for s in stages)
+    if isinstance(rows, np.ndarray) and rows.dtype.kind in "biuf" and torch and dtype == "float32":
         return rows.astype(np.float32)
     return rows
 

@@ -43,8 +43,10 @@ def elem_type(value_info: Any) -> int:
     return int(value_info.type.tensor_type.elem_type)
 
 
-def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X") -> onnx.ModelProto:
-    """Per-column inputs (N x 1 each) → one float32 matrix, for stages that take a matrix."""
+def concat_columns(
+    names: Sequence[str], dtypes: Sequence[str], dtype: str = "float32", output: str = "X"
+) -> onnx.ModelProto:
+    """Per-column inputs (N x 1 each) → one matrix of ``dtype``, for stages that take a matrix."""
     inputs = [
         helper.make_tensor_value_info(n, ELEM_TYPES[d], ["N", 1]) for n, d in zip(names, dtypes, strict=True)
     ]
@@ -55,9 +57,9 @@ def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X
                 f"column {n!r} holds strings but the first step takes numbers only; "
                 "encode it inside the pipeline (ColumnTransformer + OneHotEncoder)"
             )
-        if d != "float32":
-            nodes.append(helper.make_node("Cast", [n], [f"{n}__f32"], to=TensorProto.FLOAT))
-            cast_names.append(f"{n}__f32")
+        if d != dtype:
+            nodes.append(helper.make_node("Cast", [n], [f"{n}__cast"], to=ELEM_TYPES[dtype]))
+            cast_names.append(f"{n}__cast")
         else:
             cast_names.append(n)
     nodes.append(helper.make_node("Concat", cast_names, [output], axis=1))
@@ -65,7 +67,7 @@ def concat_columns(names: Sequence[str], dtypes: Sequence[str], output: str = "X
         nodes,
         "columns",
         inputs,
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", len(names)])],
+        [helper.make_tensor_value_info(output, ELEM_TYPES[dtype], ["N", len(names)])],
     )
     return make_part(graph)
 

@@ -71,6 +71,12 @@ class Plan:
     expected: dict[str, np.ndarray] = field(default_factory=dict)  # native outputs on the sample
 
     @property
+    def dtype(self) -> str:
+        """Element type of the numeric inputs, used between stages too."""
+        numeric = [s.dtype for s in self.schema.inputs if not s.is_string]
+        return numeric[0] if numeric else "float32"
+
+    @property
     def final_step(self) -> Any:
         return self.stages[-1].step
 

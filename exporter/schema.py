@@ -17,7 +17,11 @@ from runtime.inputs import InputSpec, Schema
 N_SYNTHETIC_ROWS = 64
 
 
-def infer_schema(estimator: Any, sample: Any = None) -> Schema:
+def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> Schema:
+    """``dtype``: the element type of numeric inputs, float32 (default) or float64 (skl2onnx
+    computes in double where it can: exact tree thresholds, at some speed cost)."""
+    if dtype not in ("float32", "float64"):
+        raise SampleError(f"dtype={dtype!r}: use float32 or float64")
     from exporter.plan import flatten_steps
 
     if is_text_vectorizer(flatten_steps(estimator)[0][1]):
@@ -28,12 +32,14 @@ def infer_schema(estimator: Any, sample: Any = None) -> Schema:
         strings = _string_columns(estimator, sample)
         nan_ok = _nan_columns(estimator, names)
         specs = tuple(
-            InputSpec(n, "string" if n in strings else "float32", 1, n in nan_ok if nan_ok is not None else allow_nan)
+            InputSpec(
+                n, "string" if n in strings else dtype, 1, n in nan_ok if nan_ok is not None else allow_nan
+            )
             for n in names
         )
         return Schema("columns", specs, tuple(names))
     width = _n_features(estimator, sample)
-    return Schema("matrix", (InputSpec("X", "float32", width, allow_nan),))
+    return Schema("matrix", (InputSpec("X", dtype, width, allow_nan),))
 
 
 def is_text_vectorizer(step: Any) -> bool:
@@ -94,7 +100,9 @@ def _nan_columns(estimator: Any, names: list[str]) -> set[str] | None:
     later = _handles_nan_any([s for _, s in steps[1:]])
     ok: set[str] = set()
     for branch, transformer, _ in ct.transformers_:
-        handles = transformer == "drop" or (later if transformer == "passthrough" else _handles_nan(transformer))
+        handles = transformer == "drop" or (
+            later if transformer == "passthrough" else _handles_nan(transformer)
+        )
         if handles:
             ok.update(names[i] for i in indices.get(branch, []))
     return ok

@@ -38,7 +38,7 @@ def convert_plan(plan: Plan) -> list[Any]:
                 parts.append(adapter)
         else:
             width = as_dense(plan.stages[index - 1].native_out).shape[1]
-            inputs = [("X", "float32", width)]
+            inputs = [("X", plan.dtype, width)]
         if stage.kind == "sklearn":
             part = convert_sklearn_stage(stage.steps, inputs, stage.label)
             parts.append(_order_sklearn_outputs(part, plan, stage))
@@ -63,8 +63,8 @@ def _first_inputs(plan: Plan, stage: Stage) -> tuple[list[tuple[str, str, int | 
     first_step = stage.steps[0][1]
     if stage.kind == "sklearn" and type(first_step).__name__ == "ColumnTransformer":
         return [(s.name, s.dtype, 1) for s in schema.inputs], None
-    adapter = concat_columns([s.name for s in schema.inputs], [s.dtype for s in schema.inputs])
-    return [("X", "float32", len(schema.inputs))], adapter
+    adapter = concat_columns([s.name for s in schema.inputs], [s.dtype for s in schema.inputs], plan.dtype)
+    return [("X", plan.dtype, len(schema.inputs))], adapter
 
 
 def _order_sklearn_outputs(model: Any, plan: Plan, stage: Stage) -> Any:

@@ -38,6 +38,7 @@ def convert_sklearn_stage(
     initial_types = [(name, types[dtype]([None, width])) for name, dtype, width in inputs]
     estimator = steps[0][1] if len(steps) == 1 else Pipeline(steps)
     options = converter_options(steps)
+    apply_skl2onnx_compat()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -79,3 +80,29 @@ def _re2_pattern(pattern: str | None) -> str | None:
     if pattern is None or pattern == SKLEARN_TOKEN_PATTERN:
         return RE2_TOKEN_PATTERN
     return pattern.replace("(?u)", "")  # RE2 has no (?u); other patterns are checked by parity
+
+
+_COMPAT_PATCHED = False
+
+
+def apply_skl2onnx_compat() -> None:
+    """Work around a skl2onnx 1.20 bug, once: the HistGradientBoosting converter passes Python bools
+    (leaf ``missing=False``) and numpy integers into ONNX integer attribute lists, which protobuf 7
+    refuses ("Expected an int, got a boolean" → "Unable to create node 'TreeEnsembleClassifier'").
+    Casting those arguments to int in ``tree_ensemble.add_node`` fixes it; other trees are unaffected."""
+    global _COMPAT_PATCHED
+    if _COMPAT_PATCHED:
+        return
+    import numpy as np
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+
+    def plain(value: Any) -> Any:
+        return int(value) if isinstance(value, (bool, np.bool_, np.integer)) else value
+
+    def add_node(*args: Any, **kwargs: Any) -> Any:
+        return original(*map(plain, args), **{k: plain(v) for k, v in kwargs.items()})
+
+    tree_ensemble.add_node = add_node
+    _COMPAT_PATCHED = True
