@@ -223,7 +223,7 @@ def probe(stages: list[Stage], sample: Any, task: Task) -> None:
         if stage.is_last and stage.kind == "torch":
             assert stage.adapter is not None and stage.module_out is not None
             head = stage.adapter.head_for(stage.step)
-            stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, is_last=True)
+            stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, task)
 
 
 @contextmanager

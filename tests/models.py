@@ -155,3 +155,31 @@ class Doubler(BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         return np.asarray(X) * 2
+
+
+class TorchEncoder(BaseEstimator):
+    """An sklearn-style transformer around a fitted encoder module (trained as an autoencoder)."""
+
+    def __init__(self, n_components: int = 4, epochs: int = 60) -> None:
+        self.n_components = n_components
+        self.epochs = epochs
+
+    def fit(self, X: Any, y: Any = None) -> TorchEncoder:
+        torch.manual_seed(0)
+        n_in = np.asarray(X).shape[1]
+        self.encoder_ = torch.nn.Sequential(torch.nn.Linear(n_in, 16), torch.nn.Tanh(), torch.nn.Linear(16, self.n_components))
+        decoder = torch.nn.Linear(self.n_components, n_in)
+        x = _tensor(X)
+        opt = torch.optim.Adam([*self.encoder_.parameters(), *decoder.parameters()], lr=1e-2)
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(decoder(self.encoder_(x)), x).backward()
+            opt.step()
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        with torch.no_grad():
+            return self.encoder_(_tensor(X)).numpy()
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        return self.fit(X, y).transform(X)

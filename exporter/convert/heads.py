@@ -65,11 +65,9 @@ class ResolvedHead:
 
 
 def resolve_head(
-    head: Head, step: Any, module_output: np.ndarray, native_predict: np.ndarray | None, is_last: bool
+    head: Head, step: Any, module_output: np.ndarray, native_predict: np.ndarray | None, task: str
 ) -> ResolvedHead:
-    task: Any = head.task
-    if task == "auto":
-        task = "classifier" if hasattr(step, "classes_") else "regressor" if is_last else "transformer"
+    """Make ``head`` concrete for the final step; ``task`` is the pipeline's (see plan.task_of)."""
     proba = head.proba
     width = 1 if module_output.ndim == 1 else module_output.shape[1]
     labels = None
@@ -86,7 +84,7 @@ def resolve_head(
         and module_output.ndim == 2
         and module_output.shape[1] == 1
     )
-    return ResolvedHead(task, proba, head.threshold, labels, module_output.ndim, width, squeeze, head)
+    return ResolvedHead(task, proba, head.threshold, labels, module_output.ndim, width, squeeze, head)  # type: ignore[arg-type]
 
 
 def apply_head_numpy(resolved: ResolvedHead, output: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
