@@ -16,7 +16,7 @@ from exporter.convert.heads import Head, suggest_head
 from exporter.errors import ParityError
 from exporter.load import unwrap
 from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
-from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors
+from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, untested_steps
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, read_sample, synthesize_sample
 
@@ -45,12 +45,20 @@ class ExportResult:
             "text": "X: documents (strings)",
         }.get(inputs.layout, f"X[N, {inputs.inputs[0].width}]")
         outputs = ", ".join(o.name for o in self.model.graph.output)
+        untested = untested_steps(self.plan.stages)
+        note = []
+        if untested:  # converted by skl2onnx's own table, outside the tested list
+            names = ", ".join(untested)
+            note = [
+                f"note: hybridonnx has no test case for {names}: only this export's parity vouches for it"
+            ]
         return "\n".join(
             [
                 f"{self.plan.task}: {stages}",
                 f"inputs: {shape}; outputs: {outputs}; {len(self.model.graph.node)} nodes, "
                 f"{self.model.ByteSize() / 1024:.1f} KiB",
                 self.report.format(),
+                *note,
             ]
         )
 

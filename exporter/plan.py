@@ -128,6 +128,21 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
     raise UnsupportedStepError(f"step {position} {name!r} ({kind}) is not supported: {hint}")
 
 
+def untested_steps(stages: list[Stage]) -> list[str]:
+    """sklearn types (nested ones included) that skl2onnx converts but hybridonnx has no case for."""
+    from exporter.schema import walk
+
+    found = []
+    for stage in stages:
+        if stage.kind != "sklearn":
+            continue
+        for _, step in stage.steps:
+            for est in [step, *walk(step)]:
+                if registry.lookup(type(est)) is not SKLEARN and type(est).__name__ not in found:
+                    found.append(type(est).__name__)
+    return found
+
+
 def _registered_with_skl2onnx(cls: type) -> bool:
     from skl2onnx._supported_operators import sklearn_operator_name_map
 

@@ -14,18 +14,43 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn import datasets
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_selection import SelectKBest, VarianceThreshold
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, StandardScaler
-from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import (
+    Binarizer,
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PolynomialFeatures,
+    PowerTransformer,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.svm import SVC
+from skorch import NeuralNet, NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
 
 from tests.models import (
     MLP,
     PlainTorchClassifier,
     SingleLogitClassifier,
     TorchClassifier,
+    TorchEncoder,
     TorchRegressor,
 )
 
@@ -36,16 +61,74 @@ TIGHT = {"probabilities": (1e-5, 1e-4), "prediction": (1e-4, 1e-4)}
 @dataclass(frozen=True)
 class Case:
     id: str
-    dataset: str  # a loader bundled with scikit-learn: iris, wine, digits, diabetes, linnerud, breast_cancer
+    # a loader bundled with scikit-learn (iris, wine, digits, diabetes, linnerud, breast_cancer),
+    # or generated here: "mixed" (DataFrame of int/float/str/category columns with NaN), "text".
+    dataset: str
     build: Callable[[int, int], Any]  # (n_features, n_outputs) → unfitted estimator
     tolerances: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(TIGHT))
     string_labels: bool = False
     frame: bool = False  # fit on a pandas DataFrame (one ONNX input per column)
+    label_agreement: float = 1.0  # trees in float32 may flip labels near thresholds: measured rate
     dtype: Any = np.float32
     target: Callable[[np.ndarray], np.ndarray] | None = None  # e.g. skorch wants int64 / float32 targets
 
 
+def mixed_frame(n: int = 400, seed: int = 0) -> tuple[Any, np.ndarray]:
+    """A tabular DataFrame as users have them: int64, float64 with NaN, object strings, category."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50, 12, n),
+            "score": rng.normal(size=n),
+            "visits": rng.poisson(3, n).astype(np.int64),
+            "city": rng.choice(["paris", "lyon", "nice", "lille"], n).astype(object),
+            "plan": pd.Categorical(rng.choice(["basic", "plus", "pro"], n)),
+            "junk": rng.normal(size=n),
+            "member": rng.integers(0, 2, n),  # not named by any branch: the remainder passes it through
+        }
+    )
+    frame.loc[rng.choice(n, n // 10, replace=False), "income"] = np.nan
+    signal = (
+        (frame["age"] > 45).to_numpy()
+        ^ (frame["city"] == "paris").to_numpy()
+        ^ (frame["score"] > 1).to_numpy()
+    )
+    return frame, np.where(signal, "yes", "no")
+
+
+def documents(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Short reviews with accents, capitals, one-letter words and punctuation (tokenizer traps)."""
+    rng = np.random.default_rng(seed)
+    words = [
+        "good",
+        "bad",
+        "movie",
+        "great",
+        "awful",
+        "plot",
+        "Actor",
+        "fun",
+        "boring",
+        "the",
+        "a",
+        "café",
+        "Éclair",
+    ]
+    docs = np.array(
+        [" ".join(rng.choice(words, 8)) + rng.choice([".", "!", ", ok"]) for _ in range(n)], dtype=object
+    )
+    labels = np.array(["pos" if ("good" in d or "great" in d) else "neg" for d in docs])
+    return docs, labels
+
+
 def load(case: Case) -> tuple[Any, Any]:
+    if case.dataset == "mixed":
+        return mixed_frame()
+    if case.dataset == "text":
+        return documents()
     if case.frame:
         bunch = getattr(datasets, f"load_{case.dataset}")(as_frame=True)
         return bunch.data, bunch.target.to_numpy()
@@ -174,7 +257,156 @@ CASES = [
         {"prediction": (1e-3, 1e-5)},
         dtype=np.float64,
     ),
+    # -- Coverage: mixed-dtype DataFrames -------------------------------------------------------
+    Case(
+        "mixed-columntransformer-torch",
+        "mixed",
+        lambda n, k: make_pipeline(_mixed_columns(), TorchClassifier()),
+    ),
+    Case(
+        "mixed-columntransformer-logistic",
+        "mixed",
+        lambda n, k: make_pipeline(_mixed_columns(), LogisticRegression()),
+    ),
+    # -- Coverage: unions, nested pipelines, selectors and the scaler zoo -----------------------
+    Case(
+        "featureunion-nested-selectors",
+        "wine",
+        lambda n, k: make_pipeline(
+            StandardScaler(),
+            FeatureUnion(
+                [
+                    ("pca", PCA(3, random_state=0)),
+                    ("sel", make_pipeline(VarianceThreshold(0.5), SelectKBest(k=5))),
+                ]
+            ),
+            TorchClassifier(),
+        ),
+    ),
+    Case(
+        "maxabs-power-torch",
+        "breast_cancer",
+        lambda n, k: make_pipeline(MaxAbsScaler(), PowerTransformer(), TorchClassifier()),
+    ),
+    Case(
+        "robust-normalizer-logistic",
+        "wine",
+        lambda n, k: make_pipeline(RobustScaler(), Normalizer(), LogisticRegression(max_iter=500)),
+        dtype=np.float64,
+    ),
+    Case(
+        "binarizer-svd-logistic",
+        "digits",
+        lambda n, k: make_pipeline(
+            Binarizer(threshold=7.5), TruncatedSVD(12, random_state=0), LogisticRegression(max_iter=500)
+        ),
+        dtype=np.float64,
+    ),
+    # -- Coverage: text --------------------------------------------------------------------------
+    Case(
+        "tfidf-svd-torch",
+        "text",
+        lambda n, k: make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2)), TruncatedSVD(8, random_state=0), TorchClassifier()
+        ),
+    ),
+    Case(
+        "count-logistic",
+        "text",
+        lambda n, k: make_pipeline(CountVectorizer(), LogisticRegression(max_iter=500)),
+    ),
+    # -- Coverage: torch anywhere ----------------------------------------------------------------
+    Case(
+        "encoder-middle-logistic",
+        "wine",
+        lambda n, k: make_pipeline(StandardScaler(), TorchEncoder(), LogisticRegression()),
+    ),
+    Case(
+        "encoder-middle-forest",
+        "wine",
+        lambda n, k: make_pipeline(
+            StandardScaler(), TorchEncoder(), RandomForestClassifier(30, random_state=0)
+        ),
+    ),
+    Case(
+        "encoder-then-torch",
+        "wine",
+        lambda n, k: make_pipeline(StandardScaler(), TorchEncoder(), TorchClassifier()),
+    ),
+    Case("encoder-transform-only", "wine", lambda n, k: make_pipeline(StandardScaler(), TorchEncoder())),
+    Case(
+        "skorch-neuralnet-base",
+        "diabetes",
+        _skorch(NeuralNet, criterion=torch.nn.MSELoss, module__n_out=1),
+        {"prediction": (1e-4, 1e-4)},
+        target=lambda y: y.astype(np.float32).reshape(-1, 1),
+    ),
+    # -- Coverage: pure sklearn ------------------------------------------------------------------
+    Case(
+        "pure-random-forest",
+        "wine",
+        lambda n, k: RandomForestClassifier(50, random_state=0),
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-gradient-boosting",
+        "wine",
+        lambda n, k: GradientBoostingClassifier(random_state=0),
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-hist-gradient-boosting",
+        "wine",
+        lambda n, k: HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-svc",
+        "iris",
+        lambda n, k: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)),
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-knn",
+        "iris",
+        lambda n, k: make_pipeline(StandardScaler(), KNeighborsClassifier()),
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-linear-regression",
+        "diabetes",
+        lambda n, k: LinearRegression(),
+        {"prediction": (1e-3, 1e-5)},
+        dtype=np.float64,
+    ),
+    Case(
+        "pure-forest-regressor",
+        "diabetes",
+        lambda n, k: RandomForestRegressor(30, random_state=0),
+        {"prediction": (1e-3, 1e-5)},
+        dtype=np.float64,
+    ),
 ]
+
+
+def _mixed_columns() -> ColumnTransformer:
+    """Numeric, categorical, passthrough, drop and remainder branches over ``mixed_frame``."""
+    return ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "income"]),
+            ("robust", RobustScaler(), ["score"]),
+            (
+                "bins",
+                KBinsDiscretizer(n_bins=4, encode="ordinal", quantile_method="averaged_inverted_cdf"),
+                ["visits"],
+            ),
+            ("city", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["city"]),
+            ("plan", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["plan"]),
+            ("drop", "drop", ["junk"]),
+        ],
+        remainder="passthrough",
+        sparse_threshold=0,
+    )
 
 
 def fit_case(case: Case) -> tuple[Any, Any, Any]:
@@ -185,5 +417,6 @@ def fit_case(case: Case) -> tuple[Any, Any, Any]:
     if case.target is not None:
         y = case.target(y)
     n_out = y.shape[1] if np.ndim(y) == 2 else len(np.unique(y))
-    estimator = case.build(X.shape[1], n_out).fit(X, y)
+    n_in = X.shape[1] if np.ndim(X) == 2 else 1
+    estimator = case.build(n_in, n_out).fit(X, y)
     return estimator, X, y

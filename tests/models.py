@@ -167,7 +167,9 @@ class TorchEncoder(BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> TorchEncoder:
         torch.manual_seed(0)
         n_in = np.asarray(X).shape[1]
-        self.encoder_ = torch.nn.Sequential(torch.nn.Linear(n_in, 16), torch.nn.Tanh(), torch.nn.Linear(16, self.n_components))
+        self.encoder_ = torch.nn.Sequential(
+            torch.nn.Linear(n_in, 16), torch.nn.Tanh(), torch.nn.Linear(16, self.n_components)
+        )
         decoder = torch.nn.Linear(self.n_components, n_in)
         x = _tensor(X)
         opt = torch.optim.Adam([*self.encoder_.parameters(), *decoder.parameters()], lr=1e-2)

@@ -10,6 +10,42 @@ from exporter.errors import ConversionError
 
 TARGET_OPSET = {"": OPSET, "ai.onnx.ml": 3}
 
+# The sklearn types hybridonnx claims: each has a row in tests/cases.py (a meta-test keeps the two
+# in step) and the README's support matrix is generated from this list. Other types that skl2onnx
+# converts still export, gated by parity, and are reported as untested.
+SUPPORTED_SKLEARN = (
+    "sklearn.compose.ColumnTransformer",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute.SimpleImputer",
+    "sklearn.preprocessing.StandardScaler",
+    "sklearn.preprocessing.MinMaxScaler",
+    "sklearn.preprocessing.MaxAbsScaler",
+    "sklearn.preprocessing.RobustScaler",
+    "sklearn.preprocessing.Normalizer",
+    "sklearn.preprocessing.Binarizer",
+    "sklearn.preprocessing.PowerTransformer",
+    "sklearn.preprocessing.PolynomialFeatures",
+    "sklearn.preprocessing.KBinsDiscretizer",
+    "sklearn.preprocessing.OneHotEncoder",
+    "sklearn.preprocessing.OrdinalEncoder",
+    "sklearn.decomposition.PCA",
+    "sklearn.decomposition.TruncatedSVD",
+    "sklearn.feature_selection.SelectKBest",
+    "sklearn.feature_selection.VarianceThreshold",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.CountVectorizer",
+    "sklearn.linear_model.LogisticRegression",
+    "sklearn.linear_model.LinearRegression",
+    "sklearn.linear_model.Ridge",
+    "sklearn.ensemble.RandomForestClassifier",
+    "sklearn.ensemble.RandomForestRegressor",
+    "sklearn.ensemble.GradientBoostingClassifier",
+    "sklearn.ensemble.HistGradientBoostingClassifier",
+    "sklearn.svm.SVC",
+    "sklearn.neighbors.KNeighborsClassifier",
+)
+
 
 def convert_sklearn_stage(
     steps: list[tuple[str, Any]], inputs: list[tuple[str, str, int | None]], stage_label: str

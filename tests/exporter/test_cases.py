@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 import exporter
 import runtime
-from tests.cases import CASES, Case
+from exporter.registry import load_builtin
+from exporter.schema import walk
+from tests.cases import CASES, Case, mixed_frame
 from tests.conftest import fitted
+
+
+def _rows(X: Any, n: int) -> Any:
+    return X.iloc[:n] if hasattr(X, "iloc") else X[:n]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case_matches_native(case: Case) -> None:
     estimator, X, _ = fitted(case)
-    sample = X.iloc[:40] if case.frame else X[:40]
-    result = exporter.export(estimator, sample=sample)
+    result = exporter.export(estimator, sample=_rows(X, 60))
     assert result.report.passed, result.report.format()
-    # Older runtimes gate on these: opset 18 everywhere, IR 10 at most (what the dynamo exporter writes).
+    # Older runtimes gate on these: opset 18 at most, IR 10 at most (what the dynamo exporter writes).
     assert result.model.ir_version <= 10
-    assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) == 18
+    assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) <= 18
 
     model = runtime.load(result.model.SerializeToString())
     native = estimator.best_estimator_ if hasattr(estimator, "best_estimator_") else estimator
+    _assert_same_answers(case, model, native, X)
+    if case.dataset == "mixed":  # unseen categories, NaN where an imputer waits for it
+        unseen, _ = mixed_frame(n=50, seed=1)
+        unseen["city"] = unseen["city"].replace({"paris": "berlin"})
+        _assert_same_answers(case, model, native, unseen)
+
+
+def _assert_same_answers(case: Case, model: runtime.Model, native: Any, X: Any) -> None:
+    if model.task == "transformer":
+        atol, rtol = case.tolerances.get("features", (1e-5, 1e-4))
+        np.testing.assert_allclose(model.transform(X), native.transform(X), atol=atol, rtol=rtol)
+        return
     predicted, expected = model.predict(X), native.predict(X)
     assert predicted.shape == expected.shape
     assert predicted.dtype == expected.dtype
@@ -33,13 +52,19 @@ def test_case_matches_native(case: Case) -> None:
         # Labels agree everywhere except genuine ties (top-two probabilities closer than atol).
         top2 = np.sort(native_proba, axis=1)[:, -2:]
         decided = top2[:, 1] - top2[:, 0] >= atol
-        np.testing.assert_array_equal(predicted[decided], expected[decided])
-        np.testing.assert_array_equal(model.classes_, result.metadata["classes"])
+        assert np.mean(predicted[decided] == expected[decided]) >= case.label_agreement
     else:
         atol, rtol = case.tolerances["prediction"]
         np.testing.assert_allclose(predicted, expected, atol=atol, rtol=rtol)
 
 
-def test_case_table_covers_required_shapes() -> None:
-    ids = {c.id for c in CASES}
-    assert {"gridsearch-over-wrapper", "bare-plain-wrapper", "string-labels", "multioutput-regressor"} <= ids
+def test_every_supported_type_has_a_case() -> None:
+    """The registry's support list (README's matrix) and the case table cannot drift apart."""
+    used: set[type] = set()
+    for case in CASES:
+        estimator = fitted(case)[0]
+        estimator = getattr(estimator, "best_estimator_", estimator)
+        used.update(type(e) for e in [estimator, *walk(estimator)])
+    registry = load_builtin()
+    missing = [cls.__name__ for cls, _ in registry.items() if not any(issubclass(u, cls) for u in used)]
+    assert not missing, f"supported types without a case in tests/cases.py: {missing}"
