@@ -11,6 +11,7 @@ modules; this package re-exports the public surface only.
 from __future__ import annotations
 
 from exporter.api import ExportResult, export
+from exporter.convert.extend import register_function, register_sklearn_converter
 from exporter.convert.heads import Head
 from exporter.errors import (
     ConversionError,
@@ -42,6 +43,8 @@ __all__ = [
     "export",
     "load_builtin",
     "load_estimator",
+    "register_function",
+    "register_sklearn_converter",
     "register_wrapper",
     "supported_steps",
 ]

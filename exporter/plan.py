@@ -113,8 +113,9 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
     kind = f"{type(step).__module__}.{type(step).__qualname__}"
     hint = (
         "a torch-backed step must hold its fitted torch.nn.Module in an attribute (e.g. model_) and "
-        "have predict/transform; custom sklearn steps need a skl2onnx converter "
-        "(skl2onnx.update_registered_converter) — see README 'Supported steps'"
+        "have predict/transform; a custom sklearn step needs a converter: "
+        f"exporter.register_sklearn_converter({type(step).__name__}, builder) or "
+        "skl2onnx.update_registered_converter — see README 'Extending'"
     )
     if any(getattr(step, k, False) is None for k in PREFERRED_MODULE_ATTRS):
         raise NotFittedError(

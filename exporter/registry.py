@@ -113,9 +113,10 @@ def load_builtin() -> Registry:
         return registry
     import importlib
 
-    from exporter.convert import skorch_heads
+    from exporter.convert import extend, skorch_heads
     from exporter.convert.sklearn import SUPPORTED_SKLEARN
 
+    extend.install()
     for path in SUPPORTED_SKLEARN:
         module, name = path.rsplit(".", 1)
         cls = getattr(importlib.import_module(module), name)

@@ -31,6 +31,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import (
     Binarizer,
+    FunctionTransformer,
     KBinsDiscretizer,
     MaxAbsScaler,
     MinMaxScaler,
@@ -282,6 +283,11 @@ CASES = [
             ),
             TorchClassifier(),
         ),
+    ),
+    Case(
+        "log1p-function-scaler-torch",
+        "breast_cancer",
+        lambda n, k: make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), TorchClassifier()),
     ),
     Case(
         "maxabs-power-torch",

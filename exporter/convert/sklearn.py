@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from exporter.compose import OPSET
-from exporter.errors import ConversionError
+from exporter.errors import ConversionError, ExportError
 
 TARGET_OPSET = {"": OPSET, "ai.onnx.ml": 3}
 
@@ -25,6 +25,7 @@ SUPPORTED_SKLEARN = (
     "sklearn.preprocessing.Normalizer",
     "sklearn.preprocessing.Binarizer",
     "sklearn.preprocessing.PowerTransformer",
+    "sklearn.preprocessing.FunctionTransformer",
     "sklearn.preprocessing.PolynomialFeatures",
     "sklearn.preprocessing.KBinsDiscretizer",
     "sklearn.preprocessing.OneHotEncoder",
@@ -81,6 +82,8 @@ def convert_sklearn_stage(
             model = convert_sklearn(
                 estimator, initial_types=initial_types, target_opset=TARGET_OPSET, options=options
             )
+    except ExportError as exc:  # raised by our own converters (extend.py): already says the fix
+        raise type(exc)(f"{stage_label}: {exc}") from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionError(f"skl2onnx could not convert {stage_label}: {first}") from exc

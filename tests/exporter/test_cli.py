@@ -148,7 +148,7 @@ def test_error_unsupported_step(
     pipe = Pipeline([("double", Doubler().fit(np.zeros((2, 4)))), *estimator.steps])
     message = _error([str(_dump(pipe, tmp_path / "x.pkl"))], capsys)
     assert "step 0 'double' (tests.models.Doubler) is not supported" in message
-    assert "update_registered_converter" in message and "Supported steps" in message
+    assert "register_sklearn_converter(Doubler, builder)" in message and "README 'Extending'" in message
 
 
 def test_error_class_in_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
