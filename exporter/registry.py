@@ -76,7 +76,7 @@ class Registry:
             raise RegistrationError(f"register a class, not {cls!r} ({type(cls).__name__})")
         if cls in self._entries and not replace:
             raise RegistrationError(
-                f"{_qualname(cls)} is already registered ({self._entries[cls]!r}); "
+                f"{public_name(cls)} is already registered ({self._entries[cls]!r}); "
                 "pass replace=True to override it"
             )
         self._entries[cls] = entry
@@ -95,7 +95,7 @@ class Registry:
         return cls in self._entries
 
     def items(self) -> Iterator[tuple[type, Entry]]:
-        return iter(sorted(self._entries.items(), key=lambda kv: _qualname(kv[0])))
+        return iter(sorted(self._entries.items(), key=lambda kv: public_name(kv[0])))
 
 
 registry = Registry()
@@ -147,11 +147,22 @@ def register_wrapper(
 def supported_steps() -> list[tuple[str, str]]:
     """(class path, converter) pairs, for the README's support list and error messages."""
     load_builtin()
-    return [(_qualname(cls), "skl2onnx" if entry is SKLEARN else "torch") for cls, entry in registry.items()]
+    return [
+        (public_name(cls), "skl2onnx" if entry is SKLEARN else "torch") for cls, entry in registry.items()
+    ]
 
 
-def _qualname(cls: type) -> str:
-    module = cls.__module__
-    # sklearn's private module paths (sklearn.preprocessing._data) are not what users import.
-    parts = [p for p in module.split(".") if not p.startswith("_")]
-    return ".".join([*parts, cls.__qualname__])
+def public_name(cls: type) -> str:
+    """The shortest import path users know a class by (sklearn.preprocessing.StandardScaler, not
+    sklearn.preprocessing._data.StandardScaler; skorch.NeuralNetClassifier)."""
+    import importlib
+
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts) + 1):
+        module = ".".join(parts[:i])
+        try:
+            if getattr(importlib.import_module(module), cls.__name__, None) is cls:
+                return f"{module}.{cls.__qualname__}"
+        except ImportError:
+            continue
+    return f"{cls.__module__}.{cls.__qualname__}"

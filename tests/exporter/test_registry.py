@@ -71,7 +71,7 @@ def test_head_rejects_unknown_values() -> None:
 def test_supported_steps_lists_both_kinds() -> None:
     kinds = dict(exporter.supported_steps())
     assert kinds["sklearn.preprocessing.StandardScaler"] == "skl2onnx"
-    assert kinds["skorch.classifier.NeuralNetClassifier"] == "torch"
+    assert kinds["skorch.NeuralNetClassifier"] == "torch"
 
 
 def test_several_modules_need_a_declaration() -> None:
@@ -83,3 +83,14 @@ def test_several_modules_need_a_declaration() -> None:
     wrapper.classes_ = np.arange(3)
     with pytest.raises(UnsupportedStepError, match=r"several torch modules.*register_wrapper"):
         exporter.export(wrapper, sample=np.zeros((4, 4), np.float32))
+
+
+def test_readme_support_matrix_is_generated_from_the_registry() -> None:
+    from pathlib import Path
+
+    from exporter.support import readme_block, support_matrix
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert readme_block(readme.read_text()) == support_matrix(), (
+        "README's support matrix is stale: run python -m exporter.support --write README.md"
+    )

@@ -1,0 +1,75 @@
+"""The support matrix, generated from the registry: ``python -m exporter.support [--write README.md]``.
+
+The README's matrix is this output between two markers; a test fails when they differ, so the
+documentation cannot drift from what the registry (and its case table) really covers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from exporter.registry import SKLEARN, load_builtin, public_name
+
+START, END = "<!-- support-matrix:start -->", "<!-- support-matrix:end -->"
+
+# What a user must know about a step beyond "it converts".
+NOTES = {
+    "TfidfVectorizer": "analyzer='word' only; sklearn's default token pattern is exact (RE2 form), "
+    "custom tokenizer / preprocessor / strip_accents refused",
+    "CountVectorizer": "as TfidfVectorizer",
+    "RandomForestClassifier": "float32 thresholds: labels may flip near a split (agreement reported)",
+    "RandomForestRegressor": "float32 thresholds (see RandomForestClassifier)",
+    "GradientBoostingClassifier": "float32 thresholds; no float64 mode (skl2onnx 1.20 double trees fail)",
+    "HistGradientBoostingClassifier": "float32 thresholds; NaN routed as learned",
+    "OneHotEncoder": "string / object / category columns; handle_unknown='ignore' → all zeros",
+    "OrdinalEncoder": "unknown categories → unknown_value",
+    "SimpleImputer": "the runtime accepts NaN only in the columns an imputer reads",
+    "FunctionTransformer": "func=None, np.log1p/expm1/log/exp/sqrt/abs, or exporter.register_function",
+    "SVC": "probability=True for predict_proba",
+    "NeuralNetClassifier": "predict returns indices, like skorch; predict_nonlinearity from the criterion",
+    "NeuralNetBinaryClassifier": "sigmoid + threshold; uint8 labels like skorch",
+    "NeuralNetRegressor": "predict_nonlinearity must be the identity",
+}
+
+
+def support_matrix() -> str:
+    rows = ["| step | converted by | notes |", "|---|---|---|"]
+    for cls, entry in load_builtin().items():
+        kind = "skl2onnx" if entry is SKLEARN else "torch.onnx (dynamo) + head"
+        rows.append(f"| `{public_name(cls)}` | {kind} | {NOTES.get(cls.__name__, '')} |")
+    rows.append(
+        "| any object with `fit` + `predict`/`transform` holding one fitted `torch.nn.Module` "
+        "| torch.onnx (dynamo) + head | see 'Torch-backed steps' |"
+    )
+    return "\n".join(rows)
+
+
+def readme_block(text: str) -> str | None:
+    match = re.search(re.escape(START) + r"\n?(.*?)\n?" + re.escape(END), text, re.S)
+    return match.group(1) if match else None
+
+
+def write(readme: Path) -> None:
+    text = readme.read_text()
+    if readme_block(text) is None:
+        raise SystemExit(f"{readme}: markers {START} / {END} not found")
+    block = f"{START}\n{support_matrix()}\n{END}"
+    readme.write_text(re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exporter.support", description=__doc__)
+    parser.add_argument("--write", type=Path, metavar="README", help="rewrite the matrix between the markers")
+    args = parser.parse_args(argv)
+    if args.write:
+        write(args.write)
+    else:
+        print(support_matrix())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
