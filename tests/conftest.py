@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from tests.cases import CASES, Case, fit_case
+
+# Property tests: a small budget on every push, a long campaign on demand (HYPOTHESIS_PROFILE=campaign).
+settings.register_profile("ci", max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "campaign", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _FITTED: dict[str, tuple[Any, Any, Any]] = {}
 
