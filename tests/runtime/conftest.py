@@ -30,3 +30,20 @@ def frame_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, An
     path = tmp_path_factory.mktemp("models") / "diabetes.onnx"
     exporter.export(pipe, sample=frame.data.iloc[:50]).save(path)
     return path, pipe, frame.data
+
+
+def plain_model(path: Path, opset: int = 18, ir_version: int = 8) -> Path:
+    """A foreign ONNX model (no exporter metadata): Relu over X[N, 2]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["X"], ["Y"])],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version), path
+    )
+    return path

@@ -14,6 +14,7 @@ import pytest
 from onnx import numpy_helper
 
 from runtime.__main__ import main
+from tests.runtime.conftest import plain_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,16 +114,7 @@ def test_verify_catches_changed_weights(
 
 
 def test_verify_without_golden_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["X"], ["Y"])],
-        "g",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
-    )
-    path = tmp_path / "plain.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8), path)
+    path = plain_model(tmp_path / "plain.onnx")
     assert "carries no golden rows" in _error(["verify", str(path)], capsys)
     assert main(["info", str(path)]) == 0
     assert "not written by exporter" in capsys.readouterr().out

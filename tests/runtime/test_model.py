@@ -11,6 +11,7 @@ import pytest
 
 import runtime
 from runtime import InvalidInputError, ModelLoadError, UnsupportedMethodError
+from tests.runtime.conftest import plain_model
 
 
 def test_accepts_arrays_of_any_numeric_dtype_and_lists(iris_model: tuple[Path, Any, Any]) -> None:
@@ -166,17 +167,7 @@ def test_hot_path_still_refuses_bad_values(iris_model: tuple[Path, Any, Any]) ->
 
 
 def test_model_opset_too_new(tmp_path: Path) -> None:
-    import onnx
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["X"], ["Y"])],
-        "g",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
-    )
-    path = tmp_path / "op99.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 99)], ir_version=10), path)
+    path = plain_model(tmp_path / "op99.onnx", opset=99, ir_version=10)
     with pytest.raises(
         ModelLoadError, match=r"needs ai.onnx opset 99 but onnxruntime .* supports ai.onnx up to opset \d+"
     ):
