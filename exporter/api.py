@@ -147,19 +147,19 @@ _CLI_HINT = " (CLI: put that call in a module and pass --plugin MODULE)"
 def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
     message = f"the exported model does not match the native pipeline: {report.failures()}"
     stage = plan.stages[-1]
-    is_classifier_head = stage.head is not None and stage.head.task == "classifier"
-    if stage.kind == "torch" and is_classifier_head and stage.module_out is not None:
+    head = stage.head
+    if head is not None and head.task == "classifier" and stage.module_out is not None:
         native_proba = plan.expected.get("probabilities")
-        suggestion = suggest_head(stage.head, stage.module_out, native_proba, np.asarray(stage.native_out))
+        suggestion = suggest_head(head, stage.module_out, native_proba, np.asarray(stage.native_out))
         cls = type(stage.step).__name__
-        if suggestion is not None and suggestion != stage.head.declared:
+        if suggestion is not None and suggestion != head.declared:
             return (
                 f"{message}. The estimator's own predict/predict_proba match {suggestion!r}: declare it with "
                 f"exporter.register_wrapper({cls}, head=exporter.{suggestion!r})"
                 f"{_CLI_HINT}"
             )
         return (
-            f"{message}. The head used was {stage.head.declared!r}; declare the right one with "
+            f"{message}. The head used was {head.declared!r}; declare the right one with "
             f"exporter.register_wrapper({cls}, head=exporter.Head(...)) (see README 'Heads')"
             f"{_CLI_HINT}"
         )
