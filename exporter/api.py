@@ -18,7 +18,7 @@ from exporter.load import unwrap
 from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
 from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, untested_steps
 from exporter.registry import load_builtin
-from exporter.schema import coerce_sample, infer_schema, read_sample, synthesize_sample
+from exporter.schema import coerce_sample, infer_schema, peek_sample, read_sample, synthesize_sample
 
 
 @dataclass
@@ -95,7 +95,8 @@ def export(
     load_builtin()
     estimator = unwrap(estimator)
     stages = make_stages(estimator)  # first: unsupported or unfitted steps fail before anything else
-    schema = infer_schema(estimator, sample if not isinstance(sample, (str, Path)) else None, dtype)
+    peek = peek_sample(sample) if isinstance(sample, (str, Path)) else sample  # widths and dtypes
+    schema = infer_schema(estimator, peek, dtype)
     if isinstance(sample, (str, Path)):
         rows, origin = read_sample(sample, schema), "user"
     elif sample is not None:

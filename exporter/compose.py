@@ -91,7 +91,7 @@ def chain(
             )
         for out, inp in zip(outs, ins, strict=True):
             if elem_type(out) != elem_type(inp):
-                _cast_input(nxt, inp.name, elem_type(out))
+                cast_input(nxt, inp.name, elem_type(out))
         try:
             merged = compose.merge_models(
                 merged, nxt, io_map=[(o.name, i.name) for o, i in zip(outs, ins, strict=True)]
@@ -133,7 +133,7 @@ def _align_versions(parts: list[onnx.ModelProto]) -> list[onnx.ModelProto]:
     return aligned
 
 
-def _cast_input(model: onnx.ModelProto, name: str, new_type: int) -> None:
+def cast_input(model: onnx.ModelProto, name: str, new_type: int) -> None:
     """Retype a graph input and Cast it back to what its consumers expect (a seam cast)."""
     graph = model.graph
     value = next(i for i in graph.input if i.name == name)

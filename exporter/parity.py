@@ -11,15 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.parity import DEFAULT_TOLERANCES, OutputReport, ParityReport, compare
-
-# The estimator method (native) and runtime.Model method that produce each public output.
-METHODS = {
-    "label": "predict",
-    "probabilities": "predict_proba",
-    "prediction": "predict",
-    "features": "transform",
-}
+from runtime.parity import DEFAULT_TOLERANCES, METHODS, OutputReport, ParityReport, compare
 
 
 def native_outputs(estimator: Any, X: Any, output_names: list[str]) -> dict[str, np.ndarray]:

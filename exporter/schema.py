@@ -27,7 +27,7 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
     if is_text_vectorizer(flatten_steps(estimator)[0][1]):
         return Schema("text", (InputSpec("X", "string", 1, allow_nan=False),))
     names = _feature_names(estimator)
-    allow_nan = _handles_nan(estimator)
+    allow_nan = _first_step_handles_nan(estimator)
     if names is not None:
         strings = _string_columns(estimator, sample)
         nan_ok = _nan_columns(estimator, names)
@@ -108,6 +108,19 @@ def _nan_columns(estimator: Any, names: list[str]) -> set[str] | None:
     return ok
 
 
+def _first_step_handles_nan(estimator: Any) -> bool:
+    """NaN may reach the model only if the first step deals with it for every column: an imputer,
+    a HistGradientBoosting model, or a ColumnTransformer whose every branch imputes or drops.
+    (A NaN that slipped past would give a silently wrong label: ArgMax of NaN still picks a class.)"""
+    from exporter.plan import flatten_steps
+
+    first = flatten_steps(estimator)[0][1]
+    branches = getattr(first, "transformers_", None)
+    if branches is not None:
+        return all(t == "drop" or (t != "passthrough" and _handles_nan(t)) for _, t, _ in branches)
+    return _handles_nan(first)
+
+
 def _handles_nan_any(estimators: list[Any]) -> bool:
     return any(_handles_nan(e) for e in estimators)
 
@@ -133,6 +146,21 @@ def _string_columns(estimator: Any, sample: Any) -> set[str]:
         if any(np.asarray(c).dtype.kind in "OUS" for c in categories) and isinstance(columns, (list, tuple)):
             strings.update(str(c) for c in columns)
     return strings
+
+
+def peek_sample(path: str | Path) -> Any:
+    """The sample file read without a schema (to infer one): an array, or a DataFrame for CSV."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".csv":
+            import pandas as pd
+
+            return pd.read_csv(path)
+    except (ValueError, OSError):
+        return None  # read_sample reports the problem with the schema in hand
+    return None
 
 
 def read_sample(path: str | Path, schema: Schema) -> Any:
@@ -161,7 +189,8 @@ def _read_csv(path: Path, schema: Schema) -> Any:
     names = schema.feature_names
     if names and set(names) <= set(map(str, frame.columns)):
         return frame[list(names)]
-    if all(_is_number(c) for c in frame.columns):  # no header line: the first row is data
+    positional = [str(c) for c in frame.columns] == [str(i) for i in range(frame.shape[1])]
+    if not positional and all(_is_number(c) for c in frame.columns):  # no header: the first row is data
         frame = pd.read_csv(path, header=None)
     return frame.to_numpy()
 

@@ -32,7 +32,12 @@ def read_rows(path: str | Path, schema: Schema) -> Any:
     if suffix == ".csv":
         return _read_csv(path, schema)
     if suffix in (".parquet", ".pq"):
-        return _read_parquet(path)
+        columns = _read_parquet(path)
+        if schema.layout == "text":  # documents in the first column
+            return np.asarray(next(iter(columns.values()), []), dtype=object)
+        if schema.layout == "matrix":  # features in file order
+            return np.column_stack(list(columns.values())) if columns else np.empty((0, 0))
+        return columns
     raise InvalidInputError(f"data file {str(path)!r}: use .csv, .npy or .parquet")
 
 
@@ -72,8 +77,12 @@ def _read_csv(path: Path, schema: Schema) -> Any:
 
 
 def _is_header(first_row: list[str], schema: Schema) -> bool:
+    """A header names the columns: the schema's names, any text, or 0, 1, 2... (what pandas
+    writes for an unnamed DataFrame). A row of other numbers is data."""
     names = set(schema.feature_names or ())
     if names and names & set(first_row):
+        return True
+    if [c.strip() for c in first_row] == [str(i) for i in range(len(first_row))]:
         return True
     return not all(_is_number(cell) for cell in first_row)
 

@@ -247,7 +247,9 @@ def _as_columns(X: Any, schema: Schema) -> Mapping[str, Any]:
         if missing:
             raise InvalidInputError(f"missing column(s) {missing}; the model expects columns {names}")
         return {n: X[n] for n in names}
-    array = _as_2d(X)
+    # Rows given as lists may mix numbers and text: keep each cell's own type (a plain asarray
+    # would turn every number into text and blame the wrong column).
+    array = _as_2d(np.asarray(X, dtype=object) if isinstance(X, (list, tuple)) else X)
     if array.shape[1] != len(names):
         raise InvalidInputError(
             f"expected {len(names)} features (columns {names}), got {array.shape[1]}; "
@@ -313,6 +315,13 @@ def _cast(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> 
             raise InvalidInputError(
                 f"column {spec.name!r} holds {array.dtype} values but the model expects strings"
             )
+        if array.dtype.kind == "O":
+            missing = [i for i, v in enumerate(array.ravel()) if not isinstance(v, str)]
+            if missing:
+                raise InvalidInputError(
+                    f"column {spec.name!r} has missing or non-text values at row(s) {missing[:5]}; the "
+                    "exported model cannot represent a missing category: fill them (e.g. with '') first"
+                )
         return array.astype(str).astype(object)
     target = _NUMERIC.get(spec.dtype)
     if target is None:  # pragma: no cover - the exporter writes only the types above

@@ -100,6 +100,7 @@ def load(
         precision=precision,
         spinning=spinning,
         io_binding=io_binding,
+        device_id=device_id,
     )
     if not lazy:
         model_._session()
@@ -164,6 +165,7 @@ class Model:
         precision: str = "default",
         spinning: bool = False,
         io_binding: str = "auto",
+        device_id: int = 0,
     ) -> None:
         self._data = data
         self._path = path
@@ -175,6 +177,7 @@ class Model:
         self.precision_requested = precision
         self._spinning = spinning
         self._io_binding = io_binding
+        self._device_id = device_id
         self._lock = threading.Lock()
         self._generation = -1
         self._sess: ort.InferenceSession | None = None
@@ -229,7 +232,7 @@ class Model:
         self._facts_cache = _SessionFacts(
             output_names=[o.name for o in outputs],
             string_outputs=frozenset(o.name for o in outputs if o.type == "tensor(string)"),
-            on_gpu=active[0] in _providers.GPU_PROVIDERS,
+            on_gpu=active[0] in _providers.CUDA_PROVIDERS,  # device memory we can bind
         )
         return sess
 
@@ -292,7 +295,7 @@ class Model:
         if self.task != "classifier":
             raise UnsupportedMethodError(f"classes_ exists for classifiers only; this model is a {self.task}")
         classes = np.asarray(self.metadata["classes"], dtype=object)
-        return _restore_dtype(classes, self.metadata["classes_dtype"])
+        return restore_dtype(classes, self.metadata["classes_dtype"])
 
     # -- inference ------------------------------------------------------------------------------
     def run(self, X: Any, *, batch_size: int | None = None) -> dict[str, np.ndarray]:
@@ -415,7 +418,7 @@ class Model:
                 # onnxruntime (1.32) crashes when a string tensor is bound: run those on host data.
                 host = {k: (_to_host(v) if isinstance(v, DeviceArray) else v) for k, v in feeds.items()}
                 return dict(zip(names, sess.run(names, host), strict=True))
-            return _run_bound(sess, feeds, names)
+            return _run_bound(sess, feeds, names, self._device_id)
         except Exception as exc:  # the data passed the schema checks but the graph still refused it
             raise InvalidInputError(
                 f"onnxruntime could not run the model on this input: {_first_line(exc)}"
@@ -462,7 +465,9 @@ def _to_host(feed: DeviceArray) -> np.ndarray:
     return np.asarray(feed.tensor.detach().cpu())
 
 
-def _run_bound(sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str]) -> dict[str, np.ndarray]:
+def _run_bound(
+    sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str], device_id: int = 0
+) -> dict[str, np.ndarray]:
     """Run through IO binding: device tensors are read in place, host arrays copied once.
 
     The same code serves CUDA and (in tests, and with io_binding="always") the CPU provider.
@@ -475,14 +480,14 @@ def _run_bound(sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[s
         elif device == "cpu":
             binding.bind_cpu_input(name, feed)
         else:
-            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(feed, device, 0))
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(feed, device, device_id))
     for name in names:
         binding.bind_output(name)  # allocated on the host: predict returns numpy arrays
     sess.run_with_iobinding(binding)
     return dict(zip(names, binding.copy_outputs_to_cpu(), strict=True))
 
 
-def _restore_dtype(value: np.ndarray, native_dtype: str) -> np.ndarray:
+def restore_dtype(value: np.ndarray, native_dtype: str) -> np.ndarray:
     """Give outputs the dtype the native method returns (e.g. uint8 labels, '<U5' strings)."""
     if native_dtype == "object":
         return value.astype(object)

@@ -19,6 +19,8 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 GPU_PROVIDERS = (TENSORRT, CUDA, "ROCMExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
+# Providers whose device memory the runtime binds through IO binding (device type "cuda").
+CUDA_PROVIDERS = (TENSORRT, CUDA)
 PRECISIONS = ("default", "fp32")
 
 ProviderSpec = str | tuple[str, dict[str, Any]]

@@ -7,16 +7,8 @@ from typing import Any
 import numpy as np
 
 from runtime.errors import VerificationError
-from runtime.model import Model
-from runtime.parity import ParityReport, compare
-
-# runtime.Model method that produces each public output.
-_METHODS = {
-    "label": "predict",
-    "probabilities": "predict_proba",
-    "prediction": "predict",
-    "features": "transform",
-}
+from runtime.model import Model, restore_dtype
+from runtime.parity import METHODS, ParityReport, compare
 
 
 def golden_inputs(model: Model) -> Any:
@@ -42,18 +34,11 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
     """
     X = golden_inputs(model)
     expected = {
-        name: _as_native(values, model.metadata["outputs"][name]["native_dtype"])
+        name: restore_dtype(np.asarray(values), model.metadata["outputs"][name]["native_dtype"])
         for name, values in model.metadata["golden"]["outputs"].items()
     }
-    actual = {name: getattr(model, _METHODS[name])(X) for name in expected}
+    actual = {name: getattr(model, METHODS[name])(X) for name in expected}
     return compare(expected, actual, {**_export_tolerances(model), **(tolerances or {})}, sample="golden")
-
-
-def _as_native(values: Any, native_dtype: str) -> np.ndarray:
-    array = np.asarray(values)
-    if native_dtype == "object":
-        return array.astype(object)
-    return array.astype(np.dtype(native_dtype))
 
 
 def _export_tolerances(model: Model) -> dict[str, tuple[float, float]]:

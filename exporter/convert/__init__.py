@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exporter.compose import ELEM_NAMES, concat_columns, elem_type
+from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type
 from exporter.convert.heads import Head, ResolvedHead, build_head
 from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import export_module
@@ -46,6 +46,9 @@ def convert_plan(plan: Plan) -> list[Any]:
                 parts.append(_reshape_head(plan, stage, part))
         else:
             part = export_module(stage.module, as_dense(stage.native_in), stage.label)
+            if index == 0 and inputs[0][1] != ELEM_NAMES[elem_type(part.graph.input[0])]:
+                # --dtype float64 with a float32 module first: the public input is double.
+                cast_input(part, part.graph.input[0].name, ELEM_TYPES[inputs[0][1]])
             parts.append(part)
             if stage.is_last:
                 assert stage.head is not None

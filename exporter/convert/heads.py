@@ -73,7 +73,7 @@ def resolve_head(
     labels = None
     if task == "classifier":
         classes = np.asarray(step.classes_) if hasattr(step, "classes_") else np.arange(max(width, 2))
-        if head == Head() and width == 1 and len(classes) == 2:
+        if proba == "softmax" and width == 1 and len(classes) == 2:
             # Softmax of one logit is constant 1: the only sane default for a single logit is sigmoid.
             proba = "sigmoid"
         labels = classes if head.labels == "classes" else None
