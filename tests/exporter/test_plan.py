@@ -40,3 +40,39 @@ def test_native_failure_on_the_sample_is_a_sample_error(iris_pipeline: Any) -> N
     wrapper = FailingClassifier(epochs=2).fit(X, y)
     with pytest.raises(SampleError, match=r"failed natively on the sample rows .*boom"):
         exporter.export(wrapper, sample=X[:10])
+
+
+def test_nan_allowed_only_where_the_first_step_handles_it() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+
+    from exporter.schema import infer_schema
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    imputing = make_pipeline(SimpleImputer(), LogisticRegression()).fit(X, y)
+    assert infer_schema(imputing).inputs[0].allow_nan
+    # Column 1 is only scaled: a NaN there would flow into ArgMax and pick a class silently.
+    partial = ColumnTransformer([("imp", SimpleImputer(), [0]), ("sc", StandardScaler(), [1])])
+    assert not infer_schema(make_pipeline(partial, LogisticRegression()).fit(X, y)).inputs[0].allow_nan
+
+
+def test_float64_inputs_with_a_torch_first_stage(iris_pipeline: Any) -> None:
+    from tests.models import TorchClassifier
+
+    _, X, y = iris_pipeline
+    wrapper = TorchClassifier(epochs=5).fit(X, y)
+    result = exporter.export(wrapper, sample=X, dtype="float64")
+    assert result.report.passed, result.report.format()
+    assert result.metadata["inputs"][0]["dtype"] == "float64"
+
+
+def test_single_logit_gets_sigmoid_whatever_else_is_declared() -> None:
+    from exporter.convert.heads import Head, resolve_head
+    from tests.models import SingleLogitClassifier
+
+    step = SingleLogitClassifier()
+    step.classes_ = np.array(["a", "b"])
+    resolved = resolve_head(Head(threshold=0.5), step, np.zeros((3, 1)), None, "classifier")
+    assert resolved.proba == "sigmoid"

@@ -135,3 +135,15 @@ def test_runtime_cli_subprocess(iris_model: tuple[Path, Any, Any]) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "passed" in done.stdout
+
+
+def test_predict_csv_with_pandas_positional_header(
+    tmp_path: Path, iris_model: tuple[Path, Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    path, _, X = iris_model
+    pd.DataFrame(X[:4]).to_csv(tmp_path / "rows.csv", index=False)  # header line "0,1,2,3"
+    assert main(["predict", str(path), str(tmp_path / "rows.csv")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 4

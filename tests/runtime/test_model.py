@@ -172,3 +172,24 @@ def test_model_opset_too_new(tmp_path: Path) -> None:
         ModelLoadError, match=r"needs ai.onnx opset 99 but onnxruntime .* supports ai.onnx up to opset \d+"
     ):
         runtime.load(path)
+
+
+def test_missing_strings_are_refused_not_turned_into_text(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    import exporter
+    from tests.cases import _mixed_columns, mixed_frame
+
+    frame, y = mixed_frame(n=120)
+    pipe = make_pipeline(_mixed_columns(), LogisticRegression()).fit(frame, y)
+    model = runtime.load(exporter.export(pipe, sample=frame).model.SerializeToString())
+    bad = frame.iloc[:4].copy()
+    bad.loc[2, "city"] = None
+    with pytest.raises(
+        InvalidInputError, match=r"column 'city' has missing or non-text values at row\(s\) \[2\]"
+    ):
+        model.predict(bad)
+    # Rows as lists mixing numbers and text reach the right columns.
+    rows = frame.iloc[:3].astype(object).to_numpy().tolist()
+    np.testing.assert_array_equal(model.predict(rows), pipe.predict(frame.iloc[:3]))
