@@ -7,10 +7,12 @@ a fork and cannot be pickled), with idle threads that do not spin.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +36,31 @@ _ORT_TYPES = {
     "tensor(int32)": "int32",
     "tensor(string)": "string",
 }
-# Sessions inherited from a parent process, kept alive on purpose (see Model._session).
-_FORK_ORPHANS: list[Any] = []
 # Incremented in every forked child: a session made under another value belongs to the parent.
 # Cheaper than os.getpid() (a system call) on the hot path.
 _PROCESS = [0]
+# Every live Model, so that a forked child can drop the sessions it inherited.
+_LIVE: weakref.WeakSet[Model] = weakref.WeakSet()
+
+
+def _leak(session: Any) -> None:
+    """Keep an inherited session alive for the life of the process, shutdown included.
+
+    Its destructor would join thread-pool threads that exist only in the parent and hang the child
+    forever (reproduced: a forked child that used a model never finished sys.exit). One extra
+    reference, never released, is the only way to stop Python from destroying it at exit.
+    """
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(session))
 
 
 def _after_fork_in_child() -> None:
     _PROCESS[0] += 1
+    for model in list(_LIVE):
+        if model._sess is not None:
+            _leak(model._sess)
+        model._sess = None
+        model._fast = {}
+        model._lock = threading.Lock()  # another thread may have held it at fork time
 
 
 if hasattr(os, "register_at_fork"):
@@ -185,6 +203,7 @@ class Model:
         self._schema: Schema | None = None
         self._native: dict[str, np.dtype] | None = None
         self._facts_cache: _SessionFacts | None = None
+        _LIVE.add(self)
         self._fast: dict[str, Callable[[Any], np.ndarray | None]] = {}
 
     # -- session --------------------------------------------------------------------------------
@@ -194,10 +213,8 @@ class Model:
             return sess
         with self._lock:
             if self._sess is None or self._generation != _PROCESS[0]:
-                if self._sess is not None:
-                    # A session inherited through fork must never be destroyed in the child: its
-                    # destructor joins thread-pool threads that only exist in the parent (a hang).
-                    _FORK_ORPHANS.append(self._sess)
+                if self._sess is not None:  # inherited, and the fork hook did not run: see _leak
+                    _leak(self._sess)
                 self._sess = self._create_session()
                 self._generation = _PROCESS[0]
                 self._fast = {}
@@ -249,7 +266,7 @@ class Model:
     def close(self) -> None:
         with self._lock:
             if self._sess is not None and self._generation != _PROCESS[0]:
-                _FORK_ORPHANS.append(self._sess)  # inherited through fork: see _session
+                _leak(self._sess)  # inherited through fork: see _leak
             self._sess = None
             self._fast = {}
 
