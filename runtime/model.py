@@ -99,10 +99,7 @@ def load(
         path = Path(model)
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {str(path)!r}")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
+        data = read_file(path)
     source = str(path) if path else "<bytes>"
     if not data:
         raise ModelLoadError(f"model file {source!r} is empty")
@@ -123,6 +120,13 @@ def load(
     if not lazy:
         model_._session()
     return model_
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
 
 
 def _check_header(data: bytes, path: Path | None, source: str) -> ModelHeader:
@@ -237,8 +241,15 @@ class Model:
         if self._threads:
             options.intra_op_num_threads = self._threads
         options.log_severity_level = 3
-        # External data resolves relative to the model file: give onnxruntime the (checked) path.
-        model: Any = str(self._path) if self.header.external_data and self._path else self._data
+        # External data resolves relative to the model file: give onnxruntime the path, checked
+        # again now — a lazy, reopened or forked session reads the file later than load() did.
+        model: Any = self._data
+        if self.header.external_data and self._path:
+            if read_file(self._path) != self._data:
+                raise ModelLoadError(
+                    f"{self.source}: the model file changed since it was loaded; load it again"
+                )
+            model = str(self._path)
         try:
             sess = ort.InferenceSession(model, sess_options=options, providers=self._provider_specs)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
@@ -429,7 +440,7 @@ class Model:
         self, sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str]
     ) -> dict[str, np.ndarray]:
         try:
-            if self._io_binding == "never" or not self._wants_binding(feeds, names):
+            if self._io_binding == "never" or not self._wants_binding(feeds):
                 return dict(zip(names, sess.run(names, feeds), strict=True))
             if self._has_strings(feeds, names):
                 # onnxruntime (1.32) crashes when a string tensor is bound: run those on host data.
@@ -441,7 +452,7 @@ class Model:
                 f"onnxruntime could not run the model on this input: {_first_line(exc)}"
             ) from None
 
-    def _wants_binding(self, feeds: dict[str, Feed], names: list[str]) -> bool:
+    def _wants_binding(self, feeds: dict[str, Feed]) -> bool:
         if self._io_binding == "always":
             return True
         if not self._facts.on_gpu:  # device tensors only reach the feeds of a GPU session

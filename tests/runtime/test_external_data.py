@@ -63,3 +63,14 @@ def test_external_data_from_bytes_is_refused(tmp_path: Path) -> None:
     path = _model_with_external(tmp_path, "weights.bin")
     with pytest.raises(ModelLoadError, match="load the model from its path, not from bytes"):
         runtime.load(path.read_bytes())
+
+
+def test_file_swapped_after_load_is_refused(tmp_path: Path) -> None:
+    """A lazy (or reopened) session reads the file later: it must be the file that was checked."""
+    path = _model_with_external(tmp_path, "weights.bin")
+    model = runtime.load(path, lazy=True)
+    (tmp_path / "evil").mkdir()
+    swapped = _model_with_external(tmp_path / "evil", "../weights.bin")
+    path.write_bytes(swapped.read_bytes())
+    with pytest.raises(ModelLoadError, match="changed since it was loaded"):
+        model.predict(np.ones((1, 4), np.float32))
