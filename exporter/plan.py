@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from exporter.convert.heads import ResolvedHead, resolve_head
+from exporter.convert.heads import PipelineTask, ResolvedHead, resolve_head
 from exporter.convert.torch import PREFERRED_MODULE_ATTRS, find_module, module_attributes, run_module
 from exporter.errors import ExportError, NotFittedError, SampleError, UnsupportedStepError
 from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
 from runtime.inputs import Schema
 
-Task = Literal["classifier", "regressor", "transformer"]
+Task = PipelineTask
 
 
 @dataclass

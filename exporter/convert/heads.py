@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+PipelineTask = Literal["classifier", "regressor", "transformer"]
 Task = Literal["auto", "classifier", "regressor", "transformer"]
 Proba = Literal["softmax", "sigmoid", "identity"]
 
@@ -54,7 +55,7 @@ class Head:
 class ResolvedHead:
     """A Head made concrete for one fitted step and its measured module output."""
 
-    task: Literal["classifier", "regressor", "transformer"]
+    task: PipelineTask
     proba: Proba
     threshold: float | None
     labels: np.ndarray | None  # index → label; None: the index is the label
@@ -65,7 +66,7 @@ class ResolvedHead:
 
 
 def resolve_head(
-    head: Head, step: Any, module_output: np.ndarray, native_predict: np.ndarray | None, task: str
+    head: Head, step: Any, module_output: np.ndarray, native_predict: np.ndarray | None, task: PipelineTask
 ) -> ResolvedHead:
     """Make ``head`` concrete for the final step; ``task`` is the pipeline's (see plan.task_of)."""
     proba = head.proba
@@ -84,7 +85,7 @@ def resolve_head(
         and module_output.ndim == 2
         and module_output.shape[1] == 1
     )
-    return ResolvedHead(task, proba, head.threshold, labels, module_output.ndim, width, squeeze, head)  # type: ignore[arg-type]
+    return ResolvedHead(task, proba, head.threshold, labels, module_output.ndim, width, squeeze, head)
 
 
 def apply_head_numpy(resolved: ResolvedHead, output: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
