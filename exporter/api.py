@@ -19,6 +19,7 @@ from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
 from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, untested_steps
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, peek_sample, read_sample, synthesize_sample
+from runtime._proto import graph_sha256
 
 
 @dataclass
@@ -111,6 +112,7 @@ def export(
     model = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
     model, pass_results = run_passes(model, passes)
     meta = package.build_metadata(plan, model, plan.expected)
+    meta["graph_sha256"] = graph_sha256(model.SerializeToString())  # what parity is about to vouch for
     package.attach(model, meta)
 
     report = check_parity(model, plan, tolerances, origin)

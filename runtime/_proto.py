@@ -150,3 +150,39 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return result, pos
         shift += 7
+
+
+# The fields that define what a model computes: IR version, graph, opsets, functions. Metadata
+# (where the hash itself is stored), producer and doc strings are left out.
+_HASHED_FIELDS = (_MODEL_IR_VERSION, _MODEL_GRAPH, _MODEL_OPSET, _MODEL_FUNCTIONS)
+
+
+def graph_sha256(data: bytes) -> str:
+    """SHA-256 of the computing part of a serialized model, in file order, without parsing tensors.
+
+    The exporter stores it in the metadata; ``runtime info`` / ``verify`` recompute it to say
+    whether the graph (weights included) is the one that passed parity at export.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    pos = 0
+    while pos < len(view):
+        start = pos
+        key, pos = _varint(view, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _varint(view, pos)
+        elif wire == 2:
+            length, pos = _varint(view, pos)
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise ProtoError(f"unsupported wire type {wire}")
+        if number in _HASHED_FIELDS:
+            digest.update(view[start:pos])
+    return digest.hexdigest()

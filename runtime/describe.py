@@ -19,6 +19,8 @@ def describe(model: Model) -> dict[str, Any]:
         "precision": model.precision,
         "ir_version": model.header.ir_version,
         "opsets": model.header.opsets,
+        "graph_sha256": model.graph_sha256,
+        "graph_unchanged": model.graph_unchanged,
     }
     if model.task == "classifier":
         info["classes"] = meta.get("classes")
@@ -55,6 +57,12 @@ def format_info(info: dict[str, Any]) -> str:
         stages = " → ".join(f"{s['kind']}({', '.join(s['steps'])})" for s in info["stages"])
         lines.append(f"stages:     {stages}")
     lines.append(f"providers:  {', '.join(info['providers'])} (precision {info['precision']})")
+    graph_state = {
+        True: "the graph checked at export",
+        False: "CHANGED since export",
+        None: "no hash recorded",
+    }
+    lines.append(f"graph:      sha256 {info['graph_sha256'][:16]}… — {graph_state[info['graph_unchanged']]}")
     parity = info.get("parity")
     if parity:
         verdict = "passed" if parity["passed"] else "FAILED"

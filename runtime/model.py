@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from runtime import providers as _providers
-from runtime._proto import ModelHeader, ProtoError, read_header
+from runtime._proto import ModelHeader, ProtoError, graph_sha256, read_header
 from runtime.errors import InvalidInputError, ModelLoadError, UnsupportedMethodError
 from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
 
@@ -308,6 +308,17 @@ class Model:
             meta = self.metadata
             self._schema = Schema.from_metadata(meta) if meta else _schema_from_session(self._session())
         return self._schema
+
+    @property
+    def graph_sha256(self) -> str:
+        """Hash of the graph and weights as loaded (compare with metadata["graph_sha256"])."""
+        return graph_sha256(self._data)
+
+    @property
+    def graph_unchanged(self) -> bool | None:
+        """Whether the graph is the one the exporter checked; None for models without the hash."""
+        recorded = self.metadata.get("graph_sha256")
+        return None if recorded is None else recorded == self.graph_sha256
 
     @property
     def task(self) -> str | None:

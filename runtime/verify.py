@@ -8,7 +8,7 @@ import numpy as np
 
 from runtime.errors import VerificationError
 from runtime.model import Model, restore_dtype
-from runtime.parity import METHODS, ParityReport, compare
+from runtime.parity import METHODS, OutputReport, ParityReport, compare
 
 
 def golden_inputs(model: Model) -> Any:
@@ -38,7 +38,20 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
         for name, values in model.metadata["golden"]["outputs"].items()
     }
     actual = {name: getattr(model, METHODS[name])(X) for name in expected}
-    return compare(expected, actual, {**_export_tolerances(model), **(tolerances or {})}, sample="golden")
+    report = compare(expected, actual, {**_export_tolerances(model), **(tolerances or {})}, sample="golden")
+    if model.graph_unchanged is False:  # the golden rows may miss a change; the hash does not
+        report.outputs.append(
+            OutputReport(
+                "graph",
+                False,
+                [],
+                [],
+                "",
+                "",
+                problem=f"sha256 {model.graph_sha256[:16]}… differs from the graph checked at export",
+            )
+        )
+    return report
 
 
 def _export_tolerances(model: Model) -> dict[str, tuple[float, float]]:

@@ -30,6 +30,7 @@ def test_info_text_and_json(iris_model: tuple[Path, Any, Any], capsys: pytest.Ca
     assert main(["info", str(iris_model[0])]) == 0
     text = capsys.readouterr().out
     assert "task:       classifier" in text and "X[N, 4] float32" in text and "parity:     passed" in text
+    assert "the graph checked at export" in text
     assert main(["info", str(iris_model[0]), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["classes"] == ["alpha", "beta", "gamma"] and info["providers"] == ["CPUExecutionProvider"]
@@ -111,6 +112,9 @@ def test_verify_catches_changed_weights(
     report = json.loads(capsys.readouterr().out)
     assert not report["passed"]
     assert any(o["name"] == "probabilities" and not o["passed"] for o in report["outputs"])
+    assert any(o["name"] == "graph" and not o["passed"] for o in report["outputs"])
+    assert main(["info", str(tampered)]) == 0
+    assert "CHANGED since export" in capsys.readouterr().out
 
 
 def test_verify_without_golden_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -193,3 +193,20 @@ def test_missing_strings_are_refused_not_turned_into_text(tmp_path: Path) -> Non
     # Rows as lists mixing numbers and text reach the right columns.
     rows = frame.iloc[:3].astype(object).to_numpy().tolist()
     np.testing.assert_array_equal(model.predict(rows), pipe.predict(frame.iloc[:3]))
+
+
+def test_graph_hash_ignores_metadata_but_not_weights(iris_model: tuple[Path, Any, Any]) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from runtime._proto import graph_sha256
+
+    model = onnx.load(iris_model[0])
+    original = graph_sha256(model.SerializeToString())
+    assert runtime.load(iris_model[0]).graph_unchanged is True
+    model.metadata_props.add(key="note", value="metadata does not change what the model computes")
+    model.producer_name = "someone else"
+    assert graph_sha256(model.SerializeToString()) == original
+    weights = model.graph.initializer[0]
+    weights.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weights) + 1e-3, weights.name))
+    assert graph_sha256(model.SerializeToString()) != original
