@@ -60,10 +60,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter check",
+        description="Check an exported model against the native pipeline "
+        "(exit 0 pass, 1 parity failure, 2 usage or file error).",
+    )
+    parser.add_argument("pipeline", type=Path, help="the fitted pipeline (.pkl, .joblib, .skops)")
+    parser.add_argument("model", type=Path, help="the exported .onnx model")
+    parser.add_argument("--data", help="rows to compare on (.npy / .csv); default: the model's golden rows")
+    parser.add_argument("--atol", type=float, help="absolute tolerance for every numeric output")
+    parser.add_argument("--rtol", type=float, help="relative tolerance for every numeric output")
+    parser.add_argument(
+        "--trust", action="append", default=[], metavar="TYPE", help=".skops: trust this type"
+    )
+    parser.add_argument(
+        "--path", action="append", default=[], metavar="DIR", help="add DIR to the import path"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        return _guarded(build_check_parser().parse_args(argv[1:]), _check)
+    return _guarded(build_parser().parse_args(argv), _run)
+
+
+def _guarded(args: argparse.Namespace, command: Any) -> int:
     try:
-        return _run(args)
+        return int(command(args))
     except ExportError as exc:
         if args.debug:
             raise
@@ -80,17 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from exporter.api import export
     from exporter.load import import_plugins, load_estimator
-    from exporter.parity import DEFAULT_TOLERANCES
 
     import_plugins(args.plugin, import_paths=args.path)
     estimator = load_estimator(args.pipeline, trust=args.trust, import_paths=args.path)
-    tolerances = None
-    if args.atol is not None or args.rtol is not None:
-        tolerances = {
-            name: (args.atol if args.atol is not None else atol, args.rtol if args.rtol is not None else rtol)
-            for name, (atol, rtol) in DEFAULT_TOLERANCES.items()
-        }
-    result = export(estimator, sample=args.sample, tolerances=tolerances, force=args.force, dtype=args.dtype)
+    result = export(
+        estimator, sample=args.sample, tolerances=_tolerances(args), force=args.force, dtype=args.dtype
+    )
     out = args.output or args.pipeline.with_suffix(".onnx")
     result.save(out)
     if args.json:
@@ -101,6 +124,34 @@ def _run(args: argparse.Namespace) -> int:
             print("warning: parity FAILED; written anyway because of --force")
         print(f"wrote {out}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import runtime
+    from exporter.check import check
+    from exporter.load import load_estimator
+
+    estimator = load_estimator(args.pipeline, trust=args.trust, import_paths=args.path)
+    try:
+        report = check(estimator, args.model, args.data, tolerances=_tolerances(args))
+    except runtime.ModelRuntimeError as exc:  # bad model file or rows that do not fit it: usage error
+        raise ExportError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.format().replace("parity on", "check on", 1))
+    return 0 if report.passed else 1
+
+
+def _tolerances(args: argparse.Namespace) -> dict[str, tuple[float, float]] | None:
+    from exporter.parity import DEFAULT_TOLERANCES
+
+    if args.atol is None and args.rtol is None:
+        return None
+    return {
+        name: (args.atol if args.atol is not None else atol, args.rtol if args.rtol is not None else rtol)
+        for name, (atol, rtol) in DEFAULT_TOLERANCES.items()
+    }
 
 
 def _fail(args: argparse.Namespace, message: str, code: int, report: Any) -> None:

@@ -54,17 +54,18 @@ class OutputReport:
 
     def line(self) -> str:
         status = "ok  " if self.passed else "FAIL"
+        worst = f"; worst rows {self.worst_rows}" if self.worst_rows else ""
         if self.problem:
             return f"{status} {self.name}: {self.problem}"
         if self.label_agreement is not None:
             ties = f", {self.label_ties} tie(s)" if self.label_ties else ""
             return (
                 f"{status} {self.name}: {self.label_agreement:.2%} agreement "
-                f"({self.label_mismatches} mismatch(es){ties})"
+                f"({self.label_mismatches} mismatch(es){ties}){worst}"
             )
         return (
             f"{status} {self.name}: max abs {self.max_abs_error:.2e}, max rel {self.max_rel_error:.2e} "
-            f"(atol {self.atol:g}, rtol {self.rtol:g})"
+            f"(atol {self.atol:g}, rtol {self.rtol:g}){worst}"
         )
 
 

@@ -1,0 +1,60 @@
+"""``exporter check``: the native pipeline vs an exported model on the user's rows (or the golden
+rows embedded in the model) — the parity check users run in their own CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exporter.load import unwrap
+from exporter.parity import METHODS, ParityReport, compare, native_outputs
+from exporter.plan import make_stages, native_errors
+from exporter.schema import coerce_sample, read_sample
+
+
+def check(
+    estimator: Any,
+    model: Any,
+    X: Any = None,
+    *,
+    tolerances: dict[str, tuple[float, float]] | None = None,
+) -> ParityReport:
+    """Compare ``estimator`` (fitted) with ``model`` (a runtime.Model, a path or bytes) on ``X``
+    (rows, or a .npy/.csv path; None: the golden rows embedded at export)."""
+    import runtime
+    from runtime.verify import golden_inputs
+
+    estimator = unwrap(estimator)
+    rt = (
+        model if isinstance(model, runtime.Model) else runtime.load(model, providers=["CPUExecutionProvider"])
+    )
+    schema = rt.schema
+    if X is None:
+        X, origin = golden_inputs(rt), "golden"
+        if schema.layout == "columns":
+            import pandas as pd
+
+            X = pd.DataFrame(X)[list(schema.feature_names or X)]
+    elif isinstance(X, (str, Path)):
+        X, origin = read_sample(X, schema), "user"
+    else:
+        X, origin = coerce_sample(X, schema), "user"
+    native_X = X
+    if (
+        isinstance(X, np.ndarray)
+        and X.dtype.kind in "biuf"
+        and any(s.kind == "torch" for s in make_stages(estimator))
+    ):
+        native_X = X.astype(np.float32)  # as at export: torch wrappers are fit on float32
+    names = list(rt.metadata.get("outputs", {})) or rt.output_names
+    with native_errors("the native pipeline"):
+        expected = native_outputs(estimator, native_X, names)
+    actual = {name: getattr(rt, METHODS[name])(X) for name in names}
+    exported_with = {
+        o["name"]: (o["atol"], o["rtol"])
+        for o in rt.metadata.get("parity", {}).get("outputs", [])
+        if o.get("atol") is not None
+    }
+    return compare(expected, actual, {**exported_with, **(tolerances or {})}, sample=origin)
