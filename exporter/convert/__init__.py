@@ -103,4 +103,4 @@ def _drop_unclaimed(head: Any, names: list[str]) -> Any:
     return head
 
 
-__all__ = ["ELEM_NAMES", "convert_plan", "public_outputs"]
+__all__ = ["convert_plan", "public_outputs"]
