@@ -13,6 +13,7 @@ import onnx
 from exporter import compose, package, parity
 from exporter.convert import convert_plan, public_outputs
 from exporter.convert.heads import Head, suggest_head
+from exporter.diagnose import diagnose
 from exporter.errors import ParityError
 from exporter.load import unwrap
 from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
@@ -116,6 +117,8 @@ def export(
     package.attach(model, meta)
 
     report = check_parity(model, plan, tolerances, origin)
+    if not report.passed:  # say where: the first stage whose own graph diverges from its native step
+        report.stages = [r.to_dict() for r in diagnose(plan)]
     meta["parity"] = report.to_dict()
     meta["golden"] = package.golden_rows(plan, plan.expected)
     package.attach(model, meta)
@@ -149,6 +152,12 @@ _CLI_HINT = " (CLI: put that call in a module and pass --plugin MODULE)"
 
 def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
     message = f"the exported model does not match the native pipeline: {report.failures()}"
+    diverging = next((s for s in report.stages if not s["passed"]), None)
+    if diverging is not None:
+        where, what = diverging["stage"], diverging["compared"]
+        message += f"; first diverging stage: {where} ({what} max abs {diverging['max_abs_error']:.2e})"
+    elif report.stages:
+        message += "; every stage matches on its own, so the difference comes from the head or the seams"
     stage = plan.stages[-1]
     head = stage.head
     if head is not None and head.task == "classifier" and stage.module_out is not None:

@@ -37,6 +37,7 @@ class Stage:
     module: Any = None
     module_out: np.ndarray | None = None
     head: ResolvedHead | None = None
+    onnx_part: Any = None  # the stage's own converted graph (set by convert_plan), for diagnosis
 
     @property
     def label(self) -> str:

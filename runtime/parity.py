@@ -74,6 +74,8 @@ class ParityReport:
     n_rows: int
     sample: str  # "user" or "synthetic"
     outputs: list[OutputReport]
+    # Per-stage comparison, filled by the exporter when end-to-end parity fails (see diagnose.py).
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -85,11 +87,17 @@ class ParityReport:
             "n_rows": self.n_rows,
             "sample": self.sample,
             "outputs": [asdict(o) for o in self.outputs],
+            "stages": self.stages,
         }
 
     def format(self) -> str:
         head = f"parity on {self.n_rows} {self.sample} rows: {'passed' if self.passed else 'FAILED'}"
-        return "\n".join([head, *("  " + o.line() for o in self.outputs)])
+        stages = [
+            f"  {'ok  ' if s['passed'] else 'FAIL'} {s['stage']}: "
+            f"{s['compared']} max abs {s['max_abs_error']:.2e}"
+            for s in self.stages
+        ]
+        return "\n".join([head, *("  " + o.line() for o in self.outputs), *stages])
 
     def failures(self) -> str:
         return "; ".join(o.line().removeprefix("FAIL ") for o in self.outputs if not o.passed)

@@ -42,6 +42,7 @@ def convert_plan(plan: Plan) -> list[Any]:
         if stage.kind == "sklearn":
             part = convert_sklearn_stage(stage.steps, inputs, stage.label)
             parts.append(_order_sklearn_outputs(part, plan, stage))
+            stage.onnx_part = part
             if stage.is_last and plan.task != "classifier":
                 parts.append(_reshape_head(plan, stage, part))
         else:
@@ -50,6 +51,7 @@ def convert_plan(plan: Plan) -> list[Any]:
                 # --dtype float64 with a float32 module first: the public input is double.
                 cast_input(part, part.graph.input[0].name, ELEM_TYPES[inputs[0][1]])
             parts.append(part)
+            stage.onnx_part = part
             if stage.is_last:
                 assert stage.head is not None
                 head = build_head(stage.head, "output", elem_type(part.graph.output[0]))

@@ -76,3 +76,25 @@ def test_single_logit_gets_sigmoid_whatever_else_is_declared() -> None:
     step.classes_ = np.array(["a", "b"])
     resolved = resolve_head(Head(threshold=0.5), step, np.zeros((3, 1)), None, "classifier")
     assert resolved.proba == "sigmoid"
+
+
+def test_parity_failure_names_the_first_diverging_stage() -> None:
+    """PolynomialFeatures → Normalizer → PowerTransformer on tiny values: float32 rounding in the
+    sklearn stage (found by the property test) — the diagnosis must point there, not at the net."""
+    from sklearn.preprocessing import Normalizer, PolynomialFeatures, PowerTransformer
+
+    from tests.models import TorchRegressor
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(160, 2)) * 0.01).astype(np.float32)
+    y = (X @ rng.normal(size=2)).astype(np.float32)
+    steps = [PolynomialFeatures(2), Normalizer(), PowerTransformer(), TorchRegressor(hidden=4, epochs=5)]
+    pipe = make_pipeline(*steps).fit(X[:80], y[:80])
+    with pytest.raises(exporter.ParityError) as info:
+        exporter.export(pipe, sample=X[:80])
+    message = str(info.value)
+    assert "first diverging stage: sklearn stage [polynomialfeatures, normalizer, powertransformer]" in (
+        message
+    )
+    stages = info.value.report.to_dict()["stages"]
+    assert [s["passed"] for s in stages] == [False, True]  # the torch stage matches on its own input
