@@ -114,20 +114,29 @@ def _string_pair(entry: memoryview) -> Iterator[tuple[str, str]]:
 
 def _fields(buf: memoryview) -> Iterator[tuple[int, int | memoryview]]:
     """(field number, value) for each field: ints for varints, views for length-delimited."""
+    for number, value, _, _ in _spans(buf):
+        if value is not None:
+            yield number, value
+
+
+def _spans(buf: memoryview) -> Iterator[tuple[int, int | memoryview | None, int, int]]:
+    """(field number, value, start, end) for each field, end exclusive; fixed-size values are
+    skipped (None): no field the runtime reads uses them."""
     pos, end = 0, len(buf)
     while pos < end:
+        start = pos
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise ProtoError("field number 0")
+        value: int | memoryview | None = None
         if wire == 0:
             value, pos = _varint(buf, pos)
-            yield number, value
         elif wire == 2:
             length, pos = _varint(buf, pos)
             if pos + length > end:
                 raise ProtoError("truncated length-delimited field")
-            yield number, buf[pos : pos + length]
+            value = buf[pos : pos + length]
             pos += length
         elif wire == 1:
             pos += 8
@@ -137,6 +146,7 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int | memoryview]]:
             raise ProtoError(f"unsupported wire type {wire}")
         if pos > end:
             raise ProtoError("truncated fixed-size field")
+        yield number, value, start, pos
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
@@ -167,22 +177,7 @@ def graph_sha256(data: bytes) -> str:
 
     digest = hashlib.sha256()
     view = memoryview(data)
-    pos = 0
-    while pos < len(view):
-        start = pos
-        key, pos = _varint(view, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, pos = _varint(view, pos)
-        elif wire == 2:
-            length, pos = _varint(view, pos)
-            pos += length
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            raise ProtoError(f"unsupported wire type {wire}")
+    for number, _, start, end in _spans(view):
         if number in _HASHED_FIELDS:
-            digest.update(view[start:pos])
+            digest.update(view[start:end])
     return digest.hexdigest()
