@@ -118,7 +118,8 @@ def export(
 
     report = check_parity(model, plan, tolerances, origin)
     if not report.passed:  # say where: the first stage whose own graph diverges from its native step
-        report.stages = [r.to_dict() for r in diagnose(plan)]
+        seams = [s["output"] for s in meta["stages"]]
+        report.stages = [r.to_dict() for r in diagnose(model, plan, plan.expected, seams)]
     meta["parity"] = report.to_dict()
     meta["golden"] = package.golden_rows(plan, plan.expected)
     package.attach(model, meta)
@@ -157,7 +158,10 @@ def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
         where, what = diverging["stage"], diverging["compared"]
         message += f"; first diverging stage: {where} ({what} max abs {diverging['max_abs_error']:.2e})"
     elif report.stages:
-        message += "; every stage matches on its own, so the difference comes from the head or the seams"
+        message += (
+            "; every stage matches on its own input, so the error accumulates across stages "
+            "(float32 rounding amplified downstream)"
+        )
     stage = plan.stages[-1]
     head = stage.head
     if head is not None and head.task == "classifier" and stage.module_out is not None:

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from exporter.diagnose import diagnose
 from exporter.load import unwrap
 from exporter.parity import METHODS, ParityReport, compare, native_outputs
-from exporter.plan import make_stages, native_errors
+from exporter.plan import make_plan, make_stages, native_errors
 from exporter.schema import coerce_sample, read_sample
 
 
@@ -57,4 +58,19 @@ def check(
         for o in rt.metadata.get("parity", {}).get("outputs", [])
         if o.get("atol") is not None
     }
-    return compare(expected, actual, {**exported_with, **(tolerances or {})}, sample=origin)
+    report = compare(expected, actual, {**exported_with, **(tolerances or {})}, sample=origin)
+    if not report.passed:  # say where: cut the model at its stage seams, judge each stage alone
+        report.stages = [r.to_dict() for r in _diagnose(estimator, rt, native_X, expected)]
+    return report
+
+
+def _diagnose(estimator: Any, rt: Any, native_X: Any, expected: dict[str, np.ndarray]) -> list[Any]:
+    import onnx
+
+    stages_meta = rt.metadata.get("stages") or []
+    if not all("output" in s for s in stages_meta):
+        return []  # exported before seams were recorded: end-to-end report only
+    proto = onnx.load(str(rt.path)) if rt.path else onnx.load_from_string(rt.serialized)
+    with native_errors("the native pipeline"):
+        plan = make_plan(estimator, make_stages(estimator), rt.schema, native_X)
+    return diagnose(proto, plan, expected, [s["output"] for s in stages_meta])

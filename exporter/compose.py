@@ -81,7 +81,7 @@ def chain(
         raise ConversionError(
             f"internal: the first part takes {len(parts[0].graph.input)} inputs, expected {list(input_names)}"
         )
-    prefixed = [compose.add_prefix(p, f"p{k}_") for k, p in enumerate(parts)]
+    prefixed = [compose.add_prefix(p, part_prefix(k)) for k, p in enumerate(parts)]
     merged = prefixed[0]
     for k, nxt in enumerate(prefixed[1:], start=1):
         outs, ins = list(merged.graph.output), list(nxt.graph.input)
@@ -109,6 +109,12 @@ def chain(
         rename(merged.graph, value.name, public)
     merged.graph.name = "hybridonnx"
     return merged
+
+
+def part_prefix(index: int) -> str:
+    """What ``chain`` puts before every name of part ``index``: a part's internal tensor ``t`` is
+    ``part_prefix(index) + t`` in the merged graph (a producer's name survives a seam)."""
+    return f"p{index}_"
 
 
 def _align_versions(parts: list[onnx.ModelProto]) -> list[onnx.ModelProto]:

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 
 from exporter.compose import ELEM_NAMES, elem_type
+from exporter.diagnose import stage_seams
 from runtime.model import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -61,8 +62,9 @@ def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.nd
                 "kind": s.kind,
                 "steps": [name for name, _ in s.steps],
                 "types": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in s.steps],
+                "output": seam,  # where `exporter check` cuts the graph to judge each stage alone
             }
-            for s in plan.stages
+            for s, seam in zip(plan.stages, stage_seams(model, plan.stages), strict=True)
         ],
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
         "ir_version": model.ir_version,

@@ -37,7 +37,9 @@ class Stage:
     module: Any = None
     module_out: np.ndarray | None = None
     head: ResolvedHead | None = None
-    onnx_part: Any = None  # the stage's own converted graph (set by convert_plan), for diagnosis
+    # Set by convert_plan: the merged graph's tensor carrying this stage's output (the module's raw
+    # output for a torch stage at the end; None for a final sklearn stage): where diagnosis cuts.
+    seam: str | None = None
 
     @property
     def label(self) -> str:

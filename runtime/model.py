@@ -303,6 +303,16 @@ class Model:
         return self._meta
 
     @property
+    def path(self) -> Path | None:
+        """The file the model was loaded from (None when loaded from bytes)."""
+        return self._path
+
+    @property
+    def serialized(self) -> bytes:
+        """The model's bytes as loaded (external data, if any, stays in its files)."""
+        return self._data
+
+    @property
     def schema(self) -> Schema:
         if self._schema is None:
             meta = self.metadata

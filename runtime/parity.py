@@ -74,7 +74,8 @@ class ParityReport:
     n_rows: int
     sample: str  # "user" or "synthetic"
     outputs: list[OutputReport]
-    # Per-stage comparison, filled by the exporter when end-to-end parity fails (see diagnose.py).
+    # Per-stage comparison, filled by the exporter (export and check) when end-to-end parity fails:
+    # each stage of the model judged alone on its native input (exporter/diagnose.py).
     stages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -95,6 +96,7 @@ class ParityReport:
         stages = [
             f"  {'ok  ' if s['passed'] else 'FAIL'} {s['stage']}: "
             f"{s['compared']} max abs {s['max_abs_error']:.2e}"
+            + (f", labels {s['label_agreement']:.1%} equal" if s.get("label_agreement") is not None else "")
             for s in self.stages
         ]
         return "\n".join([head, *("  " + o.line() for o in self.outputs), *stages])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type
+from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type, part_prefix
 from exporter.convert.heads import Head, ResolvedHead, build_head
 from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import export_module
@@ -42,7 +42,8 @@ def convert_plan(plan: Plan) -> list[Any]:
         if stage.kind == "sklearn":
             part = convert_sklearn_stage(stage.steps, inputs, stage.label)
             parts.append(_order_sklearn_outputs(part, plan, stage))
-            stage.onnx_part = part
+            if not stage.is_last:
+                stage.seam = part_prefix(len(parts) - 1) + part.graph.output[0].name
             if stage.is_last and plan.task != "classifier":
                 parts.append(_reshape_head(plan, stage, part))
         else:
@@ -51,7 +52,7 @@ def convert_plan(plan: Plan) -> list[Any]:
                 # --dtype float64 with a float32 module first: the public input is double.
                 cast_input(part, part.graph.input[0].name, ELEM_TYPES[inputs[0][1]])
             parts.append(part)
-            stage.onnx_part = part
+            stage.seam = part_prefix(len(parts) - 1) + part.graph.output[0].name
             if stage.is_last:
                 assert stage.head is not None
                 head = build_head(stage.head, "output", elem_type(part.graph.output[0]))

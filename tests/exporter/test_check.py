@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 import exporter
 from exporter.__main__ import main
+from exporter.check import check
 from exporter.testing import assert_parity
 from tests.models import TorchClassifier
 
@@ -55,8 +57,15 @@ def test_check_rejects_a_model_from_another_fit(
     doc = json.loads(capsys.readouterr().out)
     failed = [o for o in doc["outputs"] if not o["passed"]]
     assert failed and failed[0]["worst_rows"]
+    # Per-stage diagnosis on the model at hand: the scaler refits identically, the net does not.
+    stages = {s["stage"]: s for s in doc["stages"]}
+    assert stages["sklearn stage [standardscaler]"]["passed"]
+    assert not stages["torch stage [torchclassifier]"]["passed"]
+    assert stages["torch stage [torchclassifier]"]["compared"] == "module output"
+    assert stages["head of 'torchclassifier'"]["passed"]  # the head is fine: the weights differ
     assert main(["check", str(tmp_path / "refit.pkl"), str(model)]) == 1
-    assert "FAIL probabilities" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL probabilities" in out and "FAIL torch stage [torchclassifier]: module output" in out
 
 
 def test_check_usage_errors_exit_2(
@@ -76,3 +85,38 @@ def test_assert_parity(exported: tuple[Path, Path, Any, Any]) -> None:
     refit = _refit(estimator, X)
     with pytest.raises(AssertionError, match="FAIL probabilities"):
         assert_parity(refit, model, X)
+
+
+def test_check_names_a_diverging_sklearn_stage(exported: tuple[Path, Path, Any, Any]) -> None:
+    """The same net behind a scaler fitted on other data: the sklearn stage is the one to blame,
+    and the net, fed the native scaler output, still matches."""
+    _, model, estimator, X = exported
+    other = copy.deepcopy(estimator)
+    other.steps[0][1].fit(X * 2.0 + 1.0)
+    report = check(other, model, X)
+    assert not report.passed
+    assert [(s["stage"], s["passed"]) for s in report.stages] == [
+        ("sklearn stage [standardscaler]", False),
+        ("torch stage [torchclassifier]", True),
+        ("head of 'torchclassifier'", True),
+    ]
+    assert report.stages[0]["max_abs_error"] > 0.1
+
+
+def test_check_diagnoses_a_final_sklearn_stage(tmp_path: Path) -> None:
+    """No torch stage: the last sklearn stage is judged on probabilities and labels together."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=10.0)).fit(X, y)
+    exporter.export(pipe, sample=X[::3]).save(tmp_path / "model.onnx")
+    assert check(pipe, tmp_path / "model.onnx", X).passed  # the right pipeline
+    weaker = make_pipeline(StandardScaler(), LogisticRegression(C=0.01)).fit(X, y)
+    report = check(weaker, tmp_path / "model.onnx", X)
+    (stage,) = report.stages
+    assert stage["stage"] == "sklearn stage [standardscaler, logisticregression]"
+    assert not stage["passed"] and stage["compared"] == "labels + probabilities"
+    assert stage["label_agreement"] < 1.0

@@ -97,4 +97,6 @@ def test_parity_failure_names_the_first_diverging_stage() -> None:
         message
     )
     stages = info.value.report.to_dict()["stages"]
-    assert [s["passed"] for s in stages] == [False, True]  # the torch stage matches on its own input
+    # the torch module and its head match on their own inputs
+    assert [s["passed"] for s in stages] == [False, True, True]
+    assert stages[2]["stage"] == "head of 'torchregressor'"
