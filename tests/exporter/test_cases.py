@@ -9,6 +9,7 @@ import pytest
 
 import exporter
 import runtime
+from exporter.diagnose import diagnose
 from exporter.registry import load_builtin
 from exporter.schema import walk
 from tests.cases import CASES, Case, mixed_frame
@@ -27,6 +28,12 @@ def test_case_matches_native(case: Case) -> None:
     # Older runtimes gate on these: opset 18 at most, IR 10 at most (what the dynamo exporter writes).
     assert result.model.ir_version <= 10
     assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) <= 18
+
+    # Diagnosis cuts at every seam and judges each stage alone: a matching export passes every piece.
+    seams = [s["output"] for s in result.metadata["stages"]]
+    assert all(seams[:-1]) and (seams[-1] is not None) == (result.plan.stages[-1].kind == "torch")
+    reports = diagnose(result.model, result.plan, result.plan.expected, seams)
+    assert reports and all(r.passed for r in reports), [r.to_dict() for r in reports]
 
     model = runtime.load(result.model.SerializeToString())
     native = estimator.best_estimator_ if hasattr(estimator, "best_estimator_") else estimator
