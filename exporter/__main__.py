@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="write the model even when parity fails")
     parser.add_argument(
+        "--no-optimize",
+        dest="optimize",
+        action="store_false",
+        help="skip the optimizing passes (lowering, affine folding, cleanup): the graph as merged",
+    )
+    parser.add_argument(
         "--trust",
         action="append",
         default=[],
@@ -112,7 +118,12 @@ def _run(args: argparse.Namespace) -> int:
     import_plugins(args.plugin, import_paths=args.path)
     estimator = load_estimator(args.pipeline, trust=args.trust, import_paths=args.path)
     result = export(
-        estimator, sample=args.sample, tolerances=_tolerances(args), force=args.force, dtype=args.dtype
+        estimator,
+        sample=args.sample,
+        tolerances=_tolerances(args),
+        force=args.force,
+        dtype=args.dtype,
+        optimize=args.optimize,
     )
     out = args.output or args.pipeline.with_suffix(".onnx")
     result.save(out)

@@ -16,7 +16,15 @@ from exporter.convert.heads import Head, suggest_head
 from exporter.diagnose import diagnose
 from exporter.errors import ParityError
 from exporter.load import unwrap
-from exporter.passes import DEFAULT_PASSES, PassResult, run_passes
+from exporter.passes import (
+    DEFAULT_PASSES,
+    OPTIMIZING,
+    STRUCTURAL,
+    PassResult,
+    Verify,
+    cpu_only_nodes,
+    run_passes,
+)
 from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, untested_steps
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, peek_sample, read_sample, synthesize_sample
@@ -54,11 +62,14 @@ class ExportResult:
             note = [
                 f"note: hybridonnx has no test case for {names}: only this export's parity vouches for it"
             ]
+        optimized = [f"  {p.line()}" for p in self.passes if p.name not in STRUCTURAL]
+        cpu_only = ", ".join(f"{n} {op}" for op, n in cpu_only_nodes(self.model).items()) or "none"
         return "\n".join(
             [
                 f"{self.plan.task}: {stages}",
                 f"inputs: {shape}; outputs: {outputs}; {len(self.model.graph.node)} nodes, "
-                f"{self.model.ByteSize() / 1024:.1f} KiB",
+                f"{self.model.ByteSize() / 1024:.1f} KiB; CPU-only nodes: {cpu_only}",
+                *(["passes:", *optimized] if optimized else []),
                 self.report.format(),
                 *note,
             ]
@@ -84,6 +95,7 @@ def export(
     tolerances: dict[str, tuple[float, float]] | None = None,
     force: bool = False,
     passes: Sequence[str] = DEFAULT_PASSES,
+    optimize: bool = True,
     dtype: str = "float32",
 ) -> ExportResult:
     """Compile a fitted Pipeline / search CV / estimator into one ONNX model and check its parity.
@@ -92,7 +104,8 @@ def export(
     from the input schema when None. ``tolerances``: ``{output: (atol, rtol)}`` overriding
     ``parity.DEFAULT_TOLERANCES``. ``force``: return the model even when parity fails (its
     metadata records the failure); otherwise ParityError is raised. ``dtype``: numeric inputs and
-    sklearn stages in float32 (default) or float64 (exact tree thresholds; slower).
+    sklearn stages in float32 (default) or float64 (exact tree thresholds; slower). ``optimize``:
+    run the optimizing passes (lowering, affine folding, cleanup), each kept only if parity holds.
     """
     load_builtin()
     estimator = unwrap(estimator)
@@ -111,8 +124,12 @@ def export(
     with native_errors("the native pipeline"):
         plan.expected = parity.native_outputs(estimator, plan.sample, names)
     model = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
-    model, pass_results = run_passes(model, passes)
+    if not optimize:
+        passes = [p for p in passes if p not in OPTIMIZING]
+    model, pass_results = run_passes(model, passes, verify=_verifier(plan, tolerances, origin))
     meta = package.build_metadata(plan, model, plan.expected)
+    meta["passes"] = [p.to_dict() for p in pass_results]
+    meta["cpu_only_nodes"] = cpu_only_nodes(model)  # what keeps a GPU session copying to the host
     meta["graph_sha256"] = graph_sha256(model.SerializeToString())  # what parity is about to vouch for
     package.attach(model, meta)
 
@@ -132,12 +149,30 @@ def export(
 def check_parity(
     model: onnx.ModelProto, plan: Plan, tolerances: dict[str, tuple[float, float]] | None, origin: str
 ) -> parity.ParityReport:
+    return _run_parity(model, plan, tolerances, origin)[0]
+
+
+def _run_parity(
+    model: onnx.ModelProto, plan: Plan, tolerances: dict[str, tuple[float, float]] | None, origin: str
+) -> tuple[parity.ParityReport, dict[str, np.ndarray]]:
     import runtime
 
     # Through the runtime's public methods: input adapters and dtype restoration are checked too.
     with runtime.load(model.SerializeToString(), providers=["CPUExecutionProvider"]) as rt:
         actual = {name: getattr(rt, parity.METHODS[name])(plan.sample) for name in plan.expected}
-    return parity.compare(plan.expected, actual, tolerances, origin)
+    return parity.compare(plan.expected, actual, tolerances, origin), actual
+
+
+def _verifier(plan: Plan, tolerances: dict[str, tuple[float, float]] | None, origin: str) -> Verify:
+    """Parity of a candidate graph, for the optimizing passes: (passed, worst error, outputs)."""
+
+    def verify(model: onnx.ModelProto) -> tuple[bool, float | None, dict[str, Any]]:
+        package.attach(model, package.build_metadata(plan, model, plan.expected))
+        report, actual = _run_parity(model, plan, tolerances, origin)
+        errors = [o.max_abs_error for o in report.outputs if o.max_abs_error is not None]
+        return report.passed, max(errors) if errors else None, actual
+
+    return verify
 
 
 def _native_dtype(rows: Any, stages: list[Stage], dtype: str) -> Any:
