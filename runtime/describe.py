@@ -24,7 +24,7 @@ def describe(model: Model) -> dict[str, Any]:
     }
     if model.task == "classifier":
         info["classes"] = meta.get("classes")
-    for key in ("stages", "versions", "created"):
+    for key in ("stages", "cpu_only_nodes", "versions", "created"):
         if key in meta:
             info[key] = meta[key]
     if "parity" in meta:
@@ -57,6 +57,9 @@ def format_info(info: dict[str, Any]) -> str:
         stages = " → ".join(f"{s['kind']}({', '.join(s['steps'])})" for s in info["stages"])
         lines.append(f"stages:     {stages}")
     lines.append(f"providers:  {', '.join(info['providers'])} (precision {info['precision']})")
+    if "cpu_only_nodes" in info:  # nodes a GPU provider hands back to the CPU (a copy per batch)
+        cpu_only = ", ".join(f"{n} {op}" for op, n in info["cpu_only_nodes"].items())
+        lines.append(f"CPU-only:   {cpu_only or 'none: the whole graph can run on a GPU provider'}")
     graph_state = {
         True: "the graph checked at export",
         False: "CHANGED since export",

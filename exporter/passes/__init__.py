@@ -37,9 +37,12 @@ class PassResult:
     def line(self) -> str:
         if self.reverted:
             return f"{self.name}: reverted ({self.detail})"
-        change = f", outputs moved {self.max_abs_change:.1e}" if self.max_abs_change is not None else ""
+        parity = ", parity ok" + (
+            f" (max abs {self.max_abs_error:.1e})" if self.max_abs_error is not None else ""
+        )
+        change = f", moved outputs {self.max_abs_change:.1e}" if self.max_abs_change is not None else ""
         detail = f"; {self.detail}" if self.detail else ""
-        return f"{self.name}: {self.nodes_before} → {self.nodes_after} nodes{change}{detail}"
+        return f"{self.name}: {self.nodes_before} → {self.nodes_after} nodes{parity}{change}{detail}"
 
 
 Pass = Callable[[onnx.ModelProto], onnx.ModelProto]

@@ -132,6 +132,8 @@ def _reduce_last_axis(op: str, x: str, out: str, view: GraphView) -> onnx.NodePr
 
 
 def _binarizer(node: onnx.NodeProto, view: GraphView) -> list[onnx.NodeProto] | None:
+    """``x > threshold`` as 0/1. One difference: onnxruntime's kernel fails on NaN, this gives 0
+    (NaN never reaches it: the runtime refuses NaN inputs unless an earlier step imputes)."""
     elem = view.elem_type(node.input[0])
     if elem not in (F32, TensorProto.DOUBLE):
         return None

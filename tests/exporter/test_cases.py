@@ -29,9 +29,9 @@ def test_case_matches_native(case: Case) -> None:
     assert result.model.ir_version <= 10
     assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) <= 18
 
-    # Diagnosis cuts at every seam and judges each stage alone: a matching export passes every piece.
+    # Diagnosis cuts at every seam the optimizer left (a fold across a seam merges two stages into
+    # one piece) and judges each piece alone: a matching export passes every piece.
     seams = [s["output"] for s in result.metadata["stages"]]
-    assert all(seams[:-1]) and (seams[-1] is not None) == (result.plan.stages[-1].kind == "torch")
     reports = diagnose(result.model, result.plan, result.plan.expected, seams)
     assert reports and all(r.passed for r in reports), [r.to_dict() for r in reports]
 

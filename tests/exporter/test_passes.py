@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 import exporter
 from exporter import passes
 from exporter.__main__ import main
+from exporter.diagnose import diagnose
 from exporter.passes import cpu_only_nodes, infer_shapes
 from exporter.passes.cleanup import cleanup
 from exporter.passes.fold import fold_affine
@@ -305,6 +306,15 @@ def test_export_optimizes_by_default(scaler_pca_net: tuple[Any, np.ndarray]) -> 
     assert by_name["fold_affine"]["nodes_after"] < by_name["fold_affine"]["nodes_before"]
     assert by_name["fold_affine"]["max_abs_change"] < 1e-5
     assert "lowered 1 Scaler; CPU-only left: none" in result.summary()
+    # The fold removed the sklearn/torch seam: diagnosis judges those two stages as one piece.
+    seams = [s["output"] for s in result.metadata["stages"]]
+    assert seams[0] is None and seams[1] is not None
+    pieces = diagnose(result.model, result.plan, result.plan.expected, seams)
+    assert [p.stage for p in pieces] == [
+        "sklearn stage [standardscaler, pca] + torch stage [torchclassifier]",
+        "head of 'torchclassifier'",
+    ]
+    assert all(p.passed for p in pieces)
     plain = exporter.export(pipe, sample=X[:200], optimize=False)
     assert "Scaler" in [n.op_type for n in plain.model.graph.node]
     import runtime

@@ -31,10 +31,12 @@ def test_info_text_and_json(iris_model: tuple[Path, Any, Any], capsys: pytest.Ca
     text = capsys.readouterr().out
     assert "task:       classifier" in text and "X[N, 4] float32" in text and "parity:     passed" in text
     assert "the graph checked at export" in text
+    assert "CPU-only:   1 Gather" in text  # the string labels: the only node a GPU hands back
     assert main(["info", str(iris_model[0]), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["classes"] == ["alpha", "beta", "gamma"] and info["providers"] == ["CPUExecutionProvider"]
     assert info["precision"] == "fp32" and info["ir_version"] <= 10
+    assert info["cpu_only_nodes"] == {"Gather": 1}
 
 
 def test_predict_csv_and_npy(
