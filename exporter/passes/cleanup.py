@@ -1,7 +1,7 @@
 """Cleanup: remove what the merge and the other passes leave behind.
 
-- Identity nodes (heads and the merge add them to rename values) and Casts that change nothing
-  (to the type the value already has, or float32 → float64 → float32 round trips);
+- Identity nodes (heads and the merge add them to rename values), one-input Concats, and Casts
+  that change nothing (to the type the value already has, or float32 → float64 → float32);
 - nodes and initializers nothing reads (e.g. weights a fold replaced);
 - the ``ai.onnx.ml`` opset import once no node uses it (older runtimes then need one domain less).
 """
@@ -38,8 +38,8 @@ def _passthrough_source(node: onnx.NodeProto, view: GraphView) -> str | None:
     """The value this node merely forwards, or None."""
     if node.domain not in ("", "ai.onnx") or len(node.output) != 1:
         return None
-    if node.op_type == "Identity":
-        return node.input[0]
+    if node.op_type == "Identity" or (node.op_type == "Concat" and len(node.input) == 1):
+        return node.input[0]  # (skl2onnx concatenates single columns: a copy)
     if node.op_type != "Cast":
         return None
     source, to = node.input[0], attribute(node, "to")

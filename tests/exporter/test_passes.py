@@ -267,12 +267,13 @@ def test_fold_does_not_grow_a_bottleneck() -> None:
     assert [n.op_type for n in fold_affine(_copy(model)).graph.node] == ["MatMul", "MatMul"]
 
 
-def test_cleanup_removes_identities_and_round_trip_casts() -> None:
+def test_cleanup_removes_identities_copies_and_round_trip_casts() -> None:
     nodes = [
         helper.make_node("Identity", ["X"], ["a"]),
         helper.make_node("Cast", ["a"], ["b"], to=TensorProto.DOUBLE),
         helper.make_node("Cast", ["b"], ["c"], to=TensorProto.FLOAT),
-        helper.make_node("Relu", ["c"], ["d"]),
+        helper.make_node("Concat", ["c"], ["c1"], axis=1),
+        helper.make_node("Relu", ["c1"], ["d"]),
         helper.make_node("Identity", ["d"], ["Y"]),
     ]
     model = _model(nodes, [("X", TensorProto.FLOAT, ["N", 3])], [("Y", TensorProto.FLOAT, ["N", 3])])
