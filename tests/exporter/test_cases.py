@@ -29,6 +29,12 @@ def test_case_matches_native(case: Case) -> None:
     assert result.model.ir_version <= 10
     assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) <= 18
 
+    # The optimizer keeps every pass on every case, and no pass moves the outputs beyond rounding.
+    for done in result.passes:
+        assert not done.reverted, done
+        limit = max(atol for atol, _ in case.tolerances.values())
+        assert done.max_abs_change is None or done.max_abs_change <= limit, done
+
     # Diagnosis cuts at every seam the optimizer left (a fold across a seam merges two stages into
     # one piece) and judges each piece alone: a matching export passes every piece.
     seams = [s["output"] for s in result.metadata["stages"]]
