@@ -108,6 +108,11 @@ def chain(
     for value, public in zip(list(merged.graph.output), output_names, strict=True):
         rename(merged.graph, value.name, public)
     merged.graph.name = "hybridonnx"
+    # onnx.compose.merge_models writes both models' opset imports, duplicates included (each merge
+    # adds another copy): keep one entry per domain.
+    opsets = {o.domain: o.version for o in merged.opset_import}
+    del merged.opset_import[:]
+    merged.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(opsets.items()))
     return merged
 
 

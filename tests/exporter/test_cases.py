@@ -27,6 +27,8 @@ def test_case_matches_native(case: Case) -> None:
     assert result.report.passed, result.report.format()
     # Older runtimes gate on these: opset 18 at most, IR 10 at most (what the dynamo exporter writes).
     assert result.model.ir_version <= 10
+    domains = [o.domain for o in result.model.opset_import]
+    assert len(domains) == len(set(domains)), domains  # one import per domain
     assert {o.domain: o.version for o in result.model.opset_import}.get("", 18) <= 18
 
     # The optimizer keeps every pass on every case, and no pass moves the outputs beyond rounding.
