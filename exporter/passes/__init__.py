@@ -112,7 +112,12 @@ def run_passes(
         except Exception as exc:  # a rewrite must never cost the user the export
             results.append(PassResult(name, before, before, reverted=True, detail=f"invalid graph: {exc}"))
             continue
-        passed, error, new_outputs = verify(candidate)
+        try:
+            passed, error, new_outputs = verify(candidate)
+        except Exception as exc:  # checker-valid but onnxruntime refuses it: revert, never fail the export
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            results.append(PassResult(name, before, before, reverted=True, detail=f"does not run: {first}"))
+            continue
         change = _max_change(outputs, new_outputs)
         if not passed:
             detail = f"parity failed after it (worst error {error:.1e})" if error is not None else "parity"

@@ -35,7 +35,7 @@ class Affine:
     dense: bool
     weight: np.ndarray  # (d_in, d_out) when dense; scalar or (d,) when diagonal
     bias: np.ndarray  # scalar or (d_out,)
-    offset_only: bool = False  # x + c: kept in front of a chain (see module docstring)
+    centring: bool = False  # x + c, x - c, c - x: kept in front of a chain (module docstring)
 
     def then(self, nxt: Affine) -> Affine:
         """This map followed by ``nxt``."""
@@ -68,6 +68,10 @@ def fold_affine(model: onnx.ModelProto) -> onnx.ModelProto:
             new = _emit(acc, _data_input(run[0], view), run[-1].output[0], view)
             if len(new) >= len(run):
                 continue
+            # The fused node stands for the last one (e.g. a Linear): its name keeps that stage's prefix.
+            view.release_node_name(run[-1].name)
+            for node in new:
+                node.name = view.fresh_node_name(run[-1].name or node.op_type)
             dropped.update(id(n) for n in run[:-1])
             replaced[id(run[-1])] = new
     nodes = []
@@ -105,7 +109,7 @@ def _chains(model: onnx.ModelProto, view: GraphView, maps: dict[int, Affine]) ->
 def _runs(chain: list[onnx.NodeProto], maps: dict[int, Affine]) -> list[list[onnx.NodeProto]]:
     """Split a chain into runs worth fusing: the leading offset apart, dense products bounded."""
     runs: list[list[onnx.NodeProto]] = []
-    if maps[id(chain[0])].offset_only:
+    if maps[id(chain[0])].centring:
         runs.append([chain[0]])
         chain = chain[1:]
     current: list[onnx.NodeProto] = []
@@ -141,11 +145,11 @@ def _affine(node: onnx.NodeProto, view: GraphView) -> Affine | None:
             return None
         c = c.astype(np.float64).reshape(-1 if c.size > 1 else ())
         if op == "Add":
-            return Affine(False, np.ones(()), c, offset_only=True)
+            return Affine(False, np.ones(()), c, centring=True)
         if op == "Sub":
             if a is None:
-                return Affine(False, np.ones(()), -c, offset_only=True)
-            return Affine(False, -np.ones(()), c)
+                return Affine(False, np.ones(()), -c, centring=True)
+            return Affine(False, -np.ones(()), c, centring=True)  # c - x: a centring too
         if op == "Mul":
             return Affine(False, c, np.zeros(()))
         if a is not None or np.any(c == 0):  # c / x is not affine; x / 0 stays inf as it was
@@ -167,7 +171,8 @@ def _affine(node: onnx.NodeProto, view: GraphView) -> Affine | None:
         bias = np.zeros(weight.shape[1])
         if len(node.input) > 2 and node.input[2]:
             c = view.constant(node.input[2])
-            if c is None or c.size not in (1, weight.shape[1]):
+            # one bias per output column; a (k, 1) column would broadcast along rows instead
+            if c is None or c.shape not in ((), (1,), (1, 1), (weight.shape[1],), (1, weight.shape[1])):
                 return None
             bias = float(attribute(node, "beta", 1.0)) * np.broadcast_to(c.reshape(-1), bias.shape)
         return Affine(True, weight, bias.astype(np.float64))

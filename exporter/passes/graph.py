@@ -39,6 +39,7 @@ class GraphView:
         self._names = {n for node in graph.node for n in [*node.input, *node.output]}
         self._names |= set(self.initializers) | self.graph_inputs | self.graph_outputs
         self._counter = count()
+        self._node_names = {n.name for n in graph.node if n.name}
 
     # -- values ---------------------------------------------------------------------------------
     def constant(self, name: str) -> np.ndarray | None:
@@ -93,6 +94,20 @@ class GraphView:
             if name not in self._names:
                 self._names.add(name)
                 return name
+
+    def fresh_node_name(self, base: str) -> str:
+        """``base`` if no node has it yet, else ``base_1``, ``base_2``...: onnxruntime refuses
+        duplicate node names (the checker does not)."""
+        name, k = base, 0
+        while name in self._node_names:
+            k += 1
+            name = f"{base}_{k}"
+        self._node_names.add(name)
+        return name
+
+    def release_node_name(self, name: str) -> None:
+        """A node is being replaced: its name may be given to the replacement."""
+        self._node_names.discard(name)
 
     def add_initializer(self, hint: str, value: Any) -> str:
         name = self.fresh(hint)

@@ -46,8 +46,13 @@ def _sweep(model: onnx.ModelProto) -> int:
     for node in model.graph.node:
         rewrite = REWRITES.get(node.op_type) if is_ml(node) else None
         replacement = rewrite(node, view) if rewrite is not None else None
-        nodes.extend(replacement if replacement is not None else [node])
-        lowered += replacement is not None
+        if replacement is None:
+            nodes.append(node)
+            continue
+        for new in replacement:  # named after the original: names tell the stage
+            new.name = view.fresh_node_name(node.name or node.op_type)
+        nodes.extend(replacement)
+        lowered += 1
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     return lowered
@@ -69,17 +74,21 @@ def cpu_only_nodes(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def _as_float(node: onnx.NodeProto, view: GraphView, nodes: list[onnx.NodeProto]) -> str | None:
-    """The node's first input when it is float32, or None: for other input types these kernels
-    compute in ways (double arithmetic, integer promotion) not worth copying here."""
+    """The node's first input when it is a float32 matrix, or None: for other input types these
+    kernels compute in ways (double arithmetic, integer promotion) not worth copying here, and a
+    Gemm needs rank 2."""
     name = node.input[0]
-    return name if view.elem_type(name) == F32 else None
+    shape = view.shape(name)
+    return name if view.elem_type(name) == F32 and shape is not None and len(shape) == 2 else None
 
 
 def _scaler(node: onnx.NodeProto, view: GraphView) -> list[onnx.NodeProto] | None:
     """``(x - offset) * scale`` in the input's float type (integers: float32), output float32."""
     x, (out,) = node.input[0], node.output
-    elem = view.elem_type(x)
+    elem, shape = view.elem_type(x), view.shape(x)
     if elem not in (F32, TensorProto.DOUBLE, TensorProto.INT64, TensorProto.INT32):
+        return None
+    if shape is None or len(shape) != 2:  # per-column constants are defined on matrices
         return None
     nodes: list[onnx.NodeProto] = []
     if elem in (TensorProto.INT64, TensorProto.INT32):
@@ -159,6 +168,9 @@ def _imputer(node: onnx.NodeProto, view: GraphView) -> list[onnx.NodeProto] | No
         test = helper.make_node("IsNaN", [x], [mask])
     else:
         test = helper.make_node("Equal", [x, view.add_initializer("missing", dtype.type(replaced))], [mask])
+    width = view.width(x)
+    if len(fill) != 1 and len(fill) != width:
+        fill = fill[:1]  # onnxruntime uses the first value for every column unless there is one per column
     values = view.add_initializer("fill", np.asarray(fill, dtype=dtype))
     return [test, helper.make_node("Where", [mask, values, x], [out])]
 
@@ -172,7 +184,9 @@ def _linear_regressor(node: onnx.NodeProto, view: GraphView) -> list[onnx.NodePr
         return None
     targets = int(attribute(node, "targets", 1))
     weights = np.asarray(attribute(node, "coefficients"), dtype=np.float32).reshape(targets, -1)
-    intercepts = np.asarray(attribute(node, "intercepts", []) or np.zeros(targets), dtype=np.float32)
+    given = attribute(node, "intercepts", []) or []
+    # onnxruntime adds intercepts only when there is one per target
+    intercepts = np.asarray(given if len(given) == targets else np.zeros(targets), dtype=np.float32)
     inputs = [x, view.add_initializer("coef", weights), view.add_initializer("intercept", intercepts)]
     nodes.append(helper.make_node("Gemm", inputs, [node.output[0]], transB=1))
     return nodes

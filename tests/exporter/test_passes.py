@@ -358,3 +358,98 @@ def test_cli_no_optimize(tmp_path: Any, scaler_pca_net: tuple[Any, np.ndarray], 
     plain = onnx.load(str(tmp_path / "plain.onnx"))
     fast = onnx.load(str(tmp_path / "fast.onnx"))
     assert len(fast.graph.node) < len(plain.graph.node)
+
+
+# -- regressions found in review -----------------------------------------------------------------
+
+
+def test_linear_regressor_ignores_intercepts_that_do_not_match_the_targets() -> None:
+    node = helper.make_node(
+        "LinearRegressor",
+        ["X"],
+        ["Y"],
+        domain=ML,
+        targets=2,
+        coefficients=[1.0] * 2 * WIDTH,
+        intercepts=[5.0],
+    )
+    model = _model([node], [("X", TensorProto.FLOAT, ["N", WIDTH])], [("Y", TensorProto.FLOAT, ["N", 2])])
+    _assert_lowered_equal(model, {"X": _rows(np.random.default_rng(8))}, atol=1e-5)
+
+
+def test_imputer_with_fewer_values_than_columns_uses_the_first() -> None:
+    node = helper.make_node(
+        "Imputer", ["X"], ["Y"], domain=ML, imputed_value_floats=[7.0, 8.0, 9.0], replaced_value_float=0.0
+    )
+    model = _model([node], [("X", TensorProto.FLOAT, ["N", "F"])], [("Y", TensorProto.FLOAT, ["N", "F"])])
+    x = np.array([[0, 1, 0, 2, 0], [3, 0, 0, 0, 4]], dtype=np.float32)
+    lowered = lower(_copy(model))
+    np.testing.assert_array_equal(_run(lowered, {"X": x})[0], _run(model, {"X": x})[0])
+
+
+def test_fold_leaves_a_row_broadcast_bias_alone() -> None:
+    """Gemm's C of shape (k, 1) broadcasts along rows, not columns: not a per-column bias."""
+    rng = np.random.default_rng(9)
+    inits = [
+        numpy_helper.from_array(rng.random(4).astype(np.float32) + 0.5, "s"),
+        numpy_helper.from_array(rng.normal(size=(4, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.array([[10.0], [20.0], [30.0]], dtype=np.float32), "c"),
+    ]
+    nodes = [helper.make_node("Mul", ["X", "s"], ["t"]), helper.make_node("Gemm", ["t", "w", "c"], ["Y"])]
+    model = _model(nodes, [("X", TensorProto.FLOAT, [3, 4])], [("Y", TensorProto.FLOAT, [3, 3])], inits)
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(
+        _run(fold_affine(_copy(model)), {"X": x})[0], _run(model, {"X": x})[0], atol=1e-5
+    )
+
+
+def test_fold_keeps_a_leading_reversed_centring() -> None:
+    """c - x with x around 2,000 stays a Sub of its own, like x - c."""
+    rng = np.random.default_rng(10)
+    inits = [
+        numpy_helper.from_array(np.full(4, 2000.0, dtype=np.float32), "m"),
+        numpy_helper.from_array(np.ones(4, dtype=np.float32), "s"),
+        numpy_helper.from_array(rng.normal(size=(4, 2)).astype(np.float32), "w"),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["m", "X"], ["a"]),
+        helper.make_node("Mul", ["a", "s"], ["b"]),
+        helper.make_node("MatMul", ["b", "w"], ["Y"]),
+    ]
+    model = _model(nodes, [("X", TensorProto.FLOAT, ["N", 4])], [("Y", TensorProto.FLOAT, ["N", 2])], inits)
+    folded = fold_affine(_copy(model))
+    assert [n.op_type for n in folded.graph.node] == ["Sub", "MatMul"]
+    assert list(folded.graph.node[0].input) == ["m", "X"]
+
+
+def test_new_nodes_get_unique_names() -> None:
+    """Two unnamed Scalers: onnxruntime refuses duplicate node names, the checker does not."""
+    nodes = [
+        helper.make_node("Scaler", ["X"], ["a"], domain=ML, offset=[1.0], scale=[2.0]),
+        helper.make_node("Scaler", ["a"], ["Y"], domain=ML, offset=[3.0], scale=[4.0]),
+    ]
+    model = _model(nodes, [("X", TensorProto.FLOAT, ["N", 2])], [("Y", TensorProto.FLOAT, ["N", 2])])
+    lowered = lower(_copy(model))
+    names = [n.name for n in lowered.graph.node]
+    assert len(names) == len(set(names)) == 4
+    x = np.ones((2, 2), dtype=np.float32)
+    np.testing.assert_array_equal(_run(lowered, {"X": x})[0], _run(model, {"X": x})[0])
+
+
+def test_a_pass_whose_graph_does_not_run_is_reverted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Valid for onnx.checker, refused by onnxruntime: reverted, the export goes on."""
+
+    def duplicate_names(model: onnx.ModelProto) -> onnx.ModelProto:
+        for node in model.graph.node:
+            node.name = "same"
+        return model
+
+    monkeypatch.setitem(passes.PASSES, "cleanup", duplicate_names)
+    nodes = [helper.make_node("Relu", ["X"], ["a"]), helper.make_node("Neg", ["a"], ["Y"])]
+    model = _model(nodes, [("X", TensorProto.FLOAT, ["N", 2])], [("Y", TensorProto.FLOAT, ["N", 2])])
+
+    def verify(m: onnx.ModelProto) -> tuple[bool, float | None, dict[str, Any]]:
+        return True, 0.0, {"Y": _run(m, {"X": np.ones((1, 2), dtype=np.float32)})[0]}
+
+    _, results = passes.run_passes(model, ["cleanup"], verify=verify)
+    assert results[-1].reverted and "does not run" in results[-1].detail
