@@ -40,6 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip the optimizing passes (lowering, affine folding, cleanup): the graph as merged",
     )
+    edge = parser.add_argument_group(
+        "edge targets (README 'Edge deployment'); every variant is parity-checked"
+    )
+    edge.add_argument(
+        "--min-runtime",
+        metavar="X.Y",
+        help="rewrite the model (and variants) so onnxruntime X.Y can load it (opset, ai.onnx.ml, IR)",
+    )
+    edge.add_argument(
+        "--quantize",
+        choices=["dynamic", "static"],
+        help="also write OUT.int8.onnx: int8 network weights (static: activations too, sample-calibrated)",
+    )
+    edge.add_argument("--fp16", action="store_true", help="also write OUT.fp16.onnx (float16; GPU targets)")
+    edge.add_argument(
+        "--format",
+        choices=["onnx", "ort"],
+        default="onnx",
+        help="ort: also write ORT-format copies (.ort) and required_operators.config for reduced builds",
+    )
     parser.add_argument(
         "--trust",
         action="append",
@@ -124,16 +144,21 @@ def _run(args: argparse.Namespace) -> int:
         force=args.force,
         dtype=args.dtype,
         optimize=args.optimize,
+        min_runtime=args.min_runtime,
+        quantize=args.quantize,
+        fp16=args.fp16,
+        ort_format=args.format == "ort",
     )
     out = args.output or args.pipeline.with_suffix(".onnx")
     result.save(out)
+    extra = sorted(str(p) for p in result.files(out))
     if args.json:
-        print(json.dumps({"ok": True, "output": str(out), **result.to_dict()}))
+        print(json.dumps({"ok": True, "output": str(out), "files": extra, **result.to_dict()}))
     else:
         print(result.summary())
         if not result.report.passed:
             print("warning: parity FAILED; written anyway because of --force")
-        print(f"wrote {out}")
+        print(f"wrote {', '.join([str(out), *extra])}")
     return 0
 
 

@@ -14,6 +14,8 @@ from exporter import compose, package, parity
 from exporter.convert import convert_plan, public_outputs
 from exporter.convert.heads import Head, suggest_head
 from exporter.diagnose import diagnose
+from exporter.edge import Variant, add_ort_format, build_variants
+from exporter.edge.target import CompatibilityError, downgrade
 from exporter.errors import ParityError
 from exporter.load import unwrap
 from exporter.passes import (
@@ -29,6 +31,7 @@ from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, un
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, peek_sample, read_sample, synthesize_sample
 from runtime._proto import graph_sha256
+from runtime.compat import Target, target_for
 
 
 @dataclass
@@ -39,13 +42,30 @@ class ExportResult:
     report: parity.ParityReport
     plan: Plan
     passes: list[PassResult] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)  # int8 / fp16, each parity-checked
+    ort: dict[str, bytes] = field(default_factory=dict)  # ORT format: "" (this model) or a variant suffix
+    ort_config: bytes | None = None  # required_operators.config for a reduced onnxruntime build
 
     @property
     def metadata(self) -> dict[str, Any]:
         return package.read_metadata(self.model)
 
     def save(self, path: str | Path) -> Path:
-        return package.save(self.model, path)
+        """Write the model to ``path``, its variants next to it (``model.int8.onnx``, ``model.ort``,
+        ``model.int8.ort``, ``required_operators.config``); return ``path``."""
+        path = package.save(self.model, path)
+        for target, data in self.files(path).items():
+            target.write_bytes(data)
+        return path
+
+    def files(self, path: str | Path) -> dict[Path, bytes]:
+        """What ``save(path)`` writes besides ``path`` itself."""
+        path = Path(path)
+        out = {variant_path(path, v.suffix, ".onnx"): v.model.SerializeToString() for v in self.variants}
+        out.update({variant_path(path, suffix, ".ort"): data for suffix, data in self.ort.items()})
+        if self.ort_config is not None:
+            out[path.with_name("required_operators.config")] = self.ort_config
+        return out
 
     def summary(self) -> str:
         stages = " → ".join(f"{s.kind}({', '.join(n for n, _ in s.steps)})" for s in self.plan.stages)
@@ -71,6 +91,7 @@ class ExportResult:
                 f"{self.model.ByteSize() / 1024:.1f} KiB; CPU-only nodes: {cpu_only}",
                 *(["passes:", *optimized] if optimized else []),
                 self.report.format(),
+                *(f"variant {v.line()}" for v in self.variants),
                 *note,
             ]
         )
@@ -85,6 +106,9 @@ class ExportResult:
             "bytes": self.model.ByteSize(),
             "passes": [p.to_dict() for p in self.passes],
             "parity": self.report.to_dict(),
+            "runtime_target": self.metadata.get("runtime_target"),
+            "variants": [{**v.info, "parity": v.report.to_dict()} for v in self.variants],
+            "ort_format": sorted(self.ort),
         }
 
 
@@ -97,6 +121,10 @@ def export(
     passes: Sequence[str] = DEFAULT_PASSES,
     optimize: bool = True,
     dtype: str = "float32",
+    min_runtime: str | None = None,
+    quantize: str | None = None,
+    fp16: bool = False,
+    ort_format: bool = False,
 ) -> ExportResult:
     """Compile a fitted Pipeline / search CV / estimator into one ONNX model and check its parity.
 
@@ -106,8 +134,14 @@ def export(
     metadata records the failure); otherwise ParityError is raised. ``dtype``: numeric inputs and
     sklearn stages in float32 (default) or float64 (exact tree thresholds; slower). ``optimize``:
     run the optimizing passes (lowering, affine folding, cleanup), each kept only if parity holds.
+
+    Edge options (README "Edge deployment"): ``min_runtime="1.16"`` rewrites the model (and its
+    variants) for that onnxruntime release; ``quantize="dynamic"|"static"`` adds an int8 variant,
+    ``fp16=True`` a float16 one (GPU targets), ``ort_format=True`` ORT-format copies of every model
+    and a ``required_operators.config``. Every variant passes its own parity check or raises.
     """
     load_builtin()
+    target = _runtime_target(min_runtime)
     estimator = unwrap(estimator)
     stages = make_stages(estimator)  # first: unsupported or unfitted steps fail before anything else
     peek = peek_sample(sample) if isinstance(sample, (str, Path)) else sample  # widths and dtypes
@@ -123,11 +157,15 @@ def export(
     names = public_outputs(plan)
     with native_errors("the native pipeline"):
         plan.expected = parity.native_outputs(estimator, plan.sample, names)
-    model = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
+    merged = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
     if not optimize:
         passes = [p for p in passes if p not in OPTIMIZING]
-    model, pass_results = run_passes(model, passes, verify=_verifier(plan, tolerances, origin))
+    verify = _verifier(plan, tolerances, origin)
+    model, pass_results = run_passes(_copy(merged), passes, verify=verify)
+    if target is not None:
+        model = downgrade(model, target)
     meta = package.build_metadata(plan, model, plan.expected)
+    meta["runtime_target"] = target.to_dict() if target is not None else None
     meta["passes"] = [p.to_dict() for p in pass_results]
     meta["cpu_only_nodes"] = cpu_only_nodes(model)  # what keeps a GPU session copying to the host
     meta["graph_sha256"] = graph_sha256(model.SerializeToString())  # what parity is about to vouch for
@@ -143,7 +181,62 @@ def export(
     result = ExportResult(model, report, plan, pass_results)
     if not report.passed and not force:
         raise ParityError(_parity_message(plan, report), report)
+    if quantize is not None or fp16:
+        base = None
+        if quantize is not None and "fold_affine" in passes:  # int8 wants the unfolded weights
+            base, _ = run_passes(merged, [p for p in passes if p != "fold_affine"], verify=verify)
+            base = downgrade(base, target) if target is not None else base
+        result.variants = build_variants(
+            model, plan, target, quantize_mode=quantize, fp16=fp16, quantization_base=base
+        )
+        for variant in result.variants:
+            if not variant.report.passed and not force:
+                raise ParityError(
+                    f"the {variant.name} variant does not match the native pipeline closely enough: "
+                    f"{variant.report.failures()}; drop the option, or pass --force to write it anyway",
+                    variant.report,
+                )
+    if ort_format:
+        models = {"": model, **{v.suffix: v.model for v in result.variants}}
+        result.ort, result.ort_config = add_ort_format(models)
+        _check_ort(result, plan, tolerances, origin, force)
     return result
+
+
+def _runtime_target(min_runtime: str | None) -> Target | None:
+    if min_runtime is None:
+        return None
+    try:
+        return target_for(min_runtime)
+    except ValueError as exc:
+        raise CompatibilityError(f"--min-runtime: {exc}") from None
+
+
+def _check_ort(
+    result: ExportResult,
+    plan: Plan,
+    tolerances: dict[str, tuple[float, float]] | None,
+    origin: str,
+    force: bool,
+) -> None:
+    """Each .ort file against the native pipeline, with the rules of the model it was made from."""
+    import runtime
+
+    rules: dict[str, tuple[dict[str, tuple[float, float]] | None, float]] = {"": (tolerances, 1.0)}
+    for v in result.variants:
+        recorded = {
+            o.name: (o.atol, o.rtol) for o in v.report.outputs if o.atol is not None and o.rtol is not None
+        }
+        agreement = next((o.min_agreement for o in v.report.outputs if o.min_agreement is not None), 1.0)
+        rules[v.suffix] = (recorded, agreement)
+    for suffix, data in result.ort.items():
+        with runtime.load(data, providers=["CPUExecutionProvider"]) as rt:
+            actual = {name: getattr(rt, parity.METHODS[name])(plan.sample) for name in plan.expected}
+        tol, agreement = rules[suffix]
+        report = parity.compare(plan.expected, actual, tol, origin, min_label_agreement=agreement)
+        if not report.passed and not force:
+            name = f"model{'.' + suffix if suffix else ''}.ort"
+            raise ParityError(f"the ORT-format {name} does not match: {report.failures()}", report)
 
 
 def check_parity(
@@ -173,6 +266,17 @@ def _verifier(plan: Plan, tolerances: dict[str, tuple[float, float]] | None, ori
         return report.passed, max(errors) if errors else None, actual
 
     return verify
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def variant_path(path: Path, suffix: str, extension: str) -> Path:
+    """model.onnx + ("int8", ".onnx") → model.int8.onnx; ("", ".ort") → model.ort."""
+    return path.with_name(path.stem + (f".{suffix}" if suffix else "") + extension)
 
 
 def _native_dtype(rows: Any, stages: list[Stage], dtype: str) -> Any:

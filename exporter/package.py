@@ -63,6 +63,7 @@ def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.nd
                 "steps": [name for name, _ in s.steps],
                 "types": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in s.steps],
                 "output": seam,  # where `exporter check` cuts the graph to judge each stage alone
+                "nodes": s.part,  # its nodes' name prefix (folded nodes keep the later stage's)
             }
             for s, seam in zip(plan.stages, stage_seams(model, plan.stages), strict=True)
         ],
@@ -92,15 +93,19 @@ def _classes(plan: Plan) -> np.ndarray:
     return np.asarray(plan.final_step.classes_)
 
 
-def golden_rows(plan: Plan, expected: dict[str, np.ndarray], n: int = N_GOLDEN_ROWS) -> dict[str, Any]:
-    """A few sample rows with the native answers, for on-device verification."""
+def golden_rows(
+    plan: Plan, expected: dict[str, np.ndarray], n: int = N_GOLDEN_ROWS, rows: list[int] | None = None
+) -> dict[str, Any]:
+    """A few sample rows (the first ``n``, or the first ``n`` of ``rows``) with the native answers,
+    for on-device verification."""
     sample: Any = plan.sample
+    index = np.asarray(rows[:n] if rows is not None else range(min(n, len(sample))), dtype=np.int64)
     if hasattr(sample, "iloc"):  # DataFrame: one list per column
-        rows = sample.iloc[:n]
-        inputs: Any = {str(c): _jsonable(rows[c].to_numpy()) for c in rows.columns}
+        picked = sample.iloc[index]
+        inputs: Any = {str(c): _jsonable(picked[c].to_numpy()) for c in picked.columns}
     else:
-        inputs = _jsonable(np.asarray(sample)[:n])
-    return {"inputs": inputs, "outputs": {k: _jsonable(v[:n]) for k, v in expected.items()}}
+        inputs = _jsonable(np.asarray(sample)[index])
+    return {"inputs": inputs, "outputs": {k: _jsonable(np.asarray(v)[index]) for k, v in expected.items()}}
 
 
 def _jsonable(array: np.ndarray) -> Any:

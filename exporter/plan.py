@@ -40,6 +40,7 @@ class Stage:
     # Set by convert_plan: the merged graph's tensor carrying this stage's output (the module's raw
     # output for a torch stage at the end; None for a final sklearn stage): where diagnosis cuts.
     seam: str | None = None
+    part: str = ""  # the prefix of this stage's node names in the merged graph (compose.part_prefix)
 
     @property
     def label(self) -> str:

@@ -32,6 +32,12 @@ class ModelHeader:
     ir_version: int = 0
     opsets: dict[str, int] = field(default_factory=dict)
     external_data: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, location)
+    format: str = "onnx"  # or "ort": onnxruntime's flatbuffer format, which this reader skips
+
+
+def is_ort_format(data: bytes) -> bool:
+    """ORT-format files are flatbuffers with the file identifier "ORTM" at bytes 4..8."""
+    return data[4:8] == b"ORTM"
 
 
 def read_header(data: bytes) -> ModelHeader:

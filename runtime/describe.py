@@ -65,7 +65,11 @@ def format_info(info: dict[str, Any]) -> str:
         False: "CHANGED since export",
         None: "no hash recorded",
     }
-    lines.append(f"graph:      sha256 {info['graph_sha256'][:16]}… — {graph_state[info['graph_unchanged']]}")
+    if info["graph_sha256"] is None:
+        lines.append("graph:      ORT format: no graph hash (verify checks the golden rows)")
+    else:
+        state = graph_state[info["graph_unchanged"]]
+        lines.append(f"graph:      sha256 {info['graph_sha256'][:16]}… — {state}")
     parity = info.get("parity")
     if parity:
         verdict = "passed" if parity["passed"] else "FAILED"

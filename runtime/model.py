@@ -22,7 +22,8 @@ import numpy as np
 import onnxruntime as ort
 
 from runtime import providers as _providers
-from runtime._proto import ModelHeader, ProtoError, graph_sha256, read_header
+from runtime._proto import ModelHeader, ProtoError, graph_sha256, is_ort_format, read_header
+from runtime.compat import installed_too_old
 from runtime.errors import InvalidInputError, ModelLoadError, UnsupportedMethodError
 from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
 
@@ -130,6 +131,8 @@ def read_file(path: Path) -> bytes:
 
 
 def _check_header(data: bytes, path: Path | None, source: str) -> ModelHeader:
+    if is_ort_format(data):  # no protobuf to read; onnxruntime checks its format version itself
+        return ModelHeader(format="ort")
     try:
         header = read_header(data)
     except ProtoError:
@@ -139,6 +142,9 @@ def _check_header(data: bytes, path: Path | None, source: str) -> ModelHeader:
         ) from None
     if header.ir_version == 0 or not header.opsets:
         raise ModelLoadError(f"{source}: not an ONNX model (no IR version or opset in the file)")
+    too_old = installed_too_old(ort.__version__, header.ir_version, header.opsets)
+    if too_old:  # say it before onnxruntime fails with a bare "Unsupported model IR version"
+        raise ModelLoadError(f"{source}: {too_old}")
     for tensor, location in header.external_data:
         _check_external(tensor, location, path, source)
     return header
@@ -320,15 +326,16 @@ class Model:
         return self._schema
 
     @property
-    def graph_sha256(self) -> str:
-        """Hash of the graph and weights as loaded (compare with metadata["graph_sha256"])."""
-        return graph_sha256(self._data)
+    def graph_sha256(self) -> str | None:
+        """Hash of the graph and weights as loaded (compare with metadata["graph_sha256"]);
+        None for ORT-format files, which this package cannot parse."""
+        return None if self.header.format == "ort" else graph_sha256(self._data)
 
     @property
     def graph_unchanged(self) -> bool | None:
         """Whether the graph is the one the exporter checked; None for models without the hash."""
-        recorded = self.metadata.get("graph_sha256")
-        return None if recorded is None else recorded == self.graph_sha256
+        recorded, actual = self.metadata.get("graph_sha256"), self.graph_sha256
+        return None if recorded is None or actual is None else recorded == actual
 
     @property
     def task(self) -> str | None:

@@ -38,7 +38,13 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
         for name, values in model.metadata["golden"]["outputs"].items()
     }
     actual = {name: getattr(model, METHODS[name])(X) for name in expected}
-    report = compare(expected, actual, {**_export_tolerances(model), **(tolerances or {})}, sample="golden")
+    report = compare(
+        expected,
+        actual,
+        {**_export_tolerances(model), **(tolerances or {})},
+        sample="golden",
+        min_label_agreement=_export_min_agreement(model),
+    )
     if model.graph_unchanged is False:  # the golden rows may miss a change; the hash does not
         report.outputs.append(
             OutputReport(
@@ -48,7 +54,7 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
                 [],
                 "",
                 "",
-                problem=f"sha256 {model.graph_sha256[:16]}… differs from the graph checked at export",
+                problem=f"sha256 {(model.graph_sha256 or '')[:16]}… differs from the graph checked at export",
             )
         )
     return report
@@ -57,3 +63,8 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
 def _export_tolerances(model: Model) -> dict[str, tuple[float, float]]:
     outputs = model.metadata.get("parity", {}).get("outputs", [])
     return {o["name"]: (o["atol"], o["rtol"]) for o in outputs if o.get("atol") is not None}
+
+
+def _export_min_agreement(model: Model) -> float:
+    outputs = model.metadata.get("parity", {}).get("outputs", [])
+    return next((o["min_agreement"] for o in outputs if o.get("min_agreement") is not None), 1.0)

@@ -42,6 +42,7 @@ def convert_plan(plan: Plan) -> list[Any]:
         if stage.kind == "sklearn":
             part = convert_sklearn_stage(stage.steps, inputs, stage.label)
             parts.append(_order_sklearn_outputs(part, plan, stage))
+            stage.part = part_prefix(len(parts) - 1)
             if not stage.is_last:
                 stage.seam = part_prefix(len(parts) - 1) + part.graph.output[0].name
             if stage.is_last and plan.task != "classifier":
@@ -52,7 +53,8 @@ def convert_plan(plan: Plan) -> list[Any]:
                 # --dtype float64 with a float32 module first: the public input is double.
                 cast_input(part, part.graph.input[0].name, ELEM_TYPES[inputs[0][1]])
             parts.append(part)
-            stage.seam = part_prefix(len(parts) - 1) + part.graph.output[0].name
+            stage.part = part_prefix(len(parts) - 1)
+            stage.seam = stage.part + part.graph.output[0].name
             if stage.is_last:
                 assert stage.head is not None
                 head = build_head(stage.head, "output", elem_type(part.graph.output[0]))
