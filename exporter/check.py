@@ -58,7 +58,21 @@ def check(
         for o in rt.metadata.get("parity", {}).get("outputs", [])
         if o.get("atol") is not None
     }
-    report = compare(expected, actual, {**exported_with, **(tolerances or {})}, sample=origin)
+    min_agreement = next(  # a reduced-precision variant records its label rule with its tolerances
+        (
+            o["min_agreement"]
+            for o in rt.metadata.get("parity", {}).get("outputs", [])
+            if o.get("min_agreement")
+        ),
+        1.0,
+    )
+    report = compare(
+        expected,
+        actual,
+        {**exported_with, **(tolerances or {})},
+        sample=origin,
+        min_label_agreement=min_agreement,
+    )
     if not report.passed:  # say where: cut the model at its stage seams, judge each stage alone
         report.stages = [r.to_dict() for r in _diagnose(estimator, rt, native_X, expected)]
     return report

@@ -24,7 +24,7 @@ def describe(model: Model) -> dict[str, Any]:
     }
     if model.task == "classifier":
         info["classes"] = meta.get("classes")
-    for key in ("stages", "cpu_only_nodes", "versions", "created"):
+    for key in ("stages", "cpu_only_nodes", "runtime_target", "variant", "versions", "created"):
         if key in meta:
             info[key] = meta[key]
     if "parity" in meta:
@@ -57,6 +57,25 @@ def format_info(info: dict[str, Any]) -> str:
         stages = " → ".join(f"{s['kind']}({', '.join(s['steps'])})" for s in info["stages"])
         lines.append(f"stages:     {stages}")
     lines.append(f"providers:  {', '.join(info['providers'])} (precision {info['precision']})")
+    target = info.get("runtime_target")
+    if target:
+        lines.append(
+            f"target:     onnxruntime >= {target['onnxruntime']} (opset {target['opset']}, "
+            f"ai.onnx.ml {target['ml_opset']}, IR {target['ir_version']})"
+        )
+    variant = info.get("variant")
+    if variant:
+        acc = variant["accuracy"]
+        labels = (
+            f", labels {acc['label_agreement']:.2%} as native"
+            if acc.get("label_agreement") is not None
+            else ""
+        )
+        share = variant["bytes"] / variant["base_bytes"]
+        lines.append(
+            f"variant:    {variant['name']}: {share:.0%} of the float32 size"
+            f"{labels}, max abs error {acc['max_abs_error']:.1e} (export sample)"
+        )
     if "cpu_only_nodes" in info:  # nodes a GPU provider hands back to the CPU (a copy per batch)
         cpu_only = ", ".join(f"{n} {op}" for op, n in info["cpu_only_nodes"].items())
         lines.append(f"CPU-only:   {cpu_only or 'none: the whole graph can run on a GPU provider'}")

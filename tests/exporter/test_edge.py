@@ -223,6 +223,23 @@ def test_cli_edge_options(
     from runtime.__main__ import main as runtime_main
 
     assert runtime_main(["verify", str(tmp_path / "m.int8.onnx")]) == 0
+    capsys.readouterr()
+    assert runtime_main(["info", str(tmp_path / "m.int8.onnx")]) == 0
+    info = capsys.readouterr().out
+    assert "target:     onnxruntime >= 1.16" in info and "variant:    int8-dynamic:" in info
+    # exporter check applies the variant's own rules (labels >= 99%) to it
+    assert (
+        main(
+            [
+                "check",
+                str(tmp_path / "p.pkl"),
+                str(tmp_path / "m.int8.onnx"),
+                "--data",
+                str(tmp_path / "rows.npy"),
+            ]
+        )
+        == 0
+    )
 
 
 RUN_EVERY_FILE = textwrap.dedent("""
