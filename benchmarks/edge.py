@@ -36,7 +36,7 @@ t0 = time.perf_counter()
 {imports}
 t1 = time.perf_counter()
 {load}
-X = np.load(sys.argv[2])[:1]
+X = np.load(sys.argv[2], allow_pickle=True)[:1]
 model.predict(X)
 t2 = time.perf_counter()
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent process
@@ -51,7 +51,6 @@ NATIVE = COLD.format(
 
 
 def build(folder: Path) -> tuple[object, np.ndarray, np.ndarray, dict[str, str]]:
-    import pickle
 
     from sklearn.datasets import load_digits
     from sklearn.pipeline import make_pipeline
@@ -63,7 +62,6 @@ def build(folder: Path) -> tuple[object, np.ndarray, np.ndarray, dict[str, str]]
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
     pipe = make_pipeline(StandardScaler(), TorchClassifier(hidden=512, epochs=25)).fit(X[:1200], y[:1200])
-    (folder / "pipeline.pkl").write_bytes(pickle.dumps(pipe))
     sample = X[1200:1500]
     exporter.export(pipe, sample=sample, quantize="dynamic", fp16=True, ort_format=True).save(
         folder / "m.onnx"
@@ -113,13 +111,18 @@ def variant_rows(folder: Path, pipe: object, X: np.ndarray, files: dict[str, str
     return lines
 
 
-def environment_rows(folder: Path, X: np.ndarray) -> list[str]:
+def environment_rows(folder: Path, pipe: object, rows: np.ndarray, model: Path) -> list[str]:
+    """Table rows: a fresh process predicting ``rows`` with ``model`` in the runtime-only
+    environment vs with the pickled ``pipe`` here (torch + sklearn)."""
+    import pickle
+
     from tests.envs import base_install_entries, runtime_only_env, size_of
 
-    np.save(folder / "rows.npy", X[:1])
+    (folder / "pipeline.pkl").write_bytes(pickle.dumps(pipe))
+    np.save(folder / "rows.npy", rows)
     python = runtime_only_env(folder / "env")
     runs = {
-        "runtime only (numpy + onnxruntime)": [str(python), "-c", RUNTIME, str(folder / "m.onnx")],
+        "runtime only (numpy + onnxruntime)": [str(python), "-c", RUNTIME, str(model)],
         "native (torch + scikit-learn)": [sys.executable, "-c", NATIVE, str(folder / "pipeline.pkl")],
     }
     sizes = {
@@ -184,7 +187,7 @@ def main() -> None:
         "Fresh processes, medians of 5: import = the imports an app needs; cold start = process start "
         "to first prediction (imports, load, one row).",
         "",
-        *environment_rows(folder, X),
+        *environment_rows(folder, pipe, X[:1], folder / "m.onnx"),
         "",
     ]
     out = ROOT / "benchmarks" / "edge.md"

@@ -32,7 +32,7 @@ class MLP(torch.nn.Module):
 def _train(module: torch.nn.Module, X: Any, target: torch.Tensor, loss: Any, epochs: int) -> None:
     torch.manual_seed(0)
     opt = torch.optim.Adam(module.parameters(), lr=1e-2)
-    x = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    x = _tensor(X)
     for _ in range(epochs):
         opt.zero_grad()
         loss(module(x), target).backward()
@@ -40,6 +40,8 @@ def _train(module: torch.nn.Module, X: Any, target: torch.Tensor, loss: Any, epo
 
 
 def _tensor(X: Any) -> torch.Tensor:
+    if hasattr(X, "toarray"):  # sparse (TF-IDF): what a wrapper fed by a vectorizer does
+        X = X.toarray()
     return torch.as_tensor(np.asarray(X), dtype=torch.float32)
 
 
@@ -53,7 +55,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> TorchClassifier:
         torch.manual_seed(0)
         self.classes_, index = np.unique(y, return_inverse=True)
-        self.n_features_in_ = np.asarray(X).shape[1]
+        self.n_features_in_ = X.shape[1]
         self.model_ = MLP(self.n_features_in_, len(self.classes_), self.hidden)
         _train(self.model_, X, torch.as_tensor(index), torch.nn.functional.cross_entropy, self.epochs)
         return self
