@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 
 from exporter import compose, package, parity
-from exporter.convert import convert_plan, public_outputs
+from exporter.convert import convert_plan, graph_outputs, public_outputs
 from exporter.convert.heads import Head, suggest_head
 from exporter.diagnose import diagnose
 from exporter.edge import Variant, add_ort_format, build_variants
@@ -157,7 +157,8 @@ def export(
     names = public_outputs(plan)
     with native_errors("the native pipeline"):
         plan.expected = parity.native_outputs(estimator, plan.sample, names)
-    merged = compose.chain(convert_plan(plan), [s.name for s in schema.inputs], names)
+    parts = convert_plan(plan)
+    merged = compose.chain(parts, [s.name for s in schema.inputs], graph_outputs(plan, parts))
     if not optimize:
         passes = [p for p in passes if p not in OPTIMIZING]
     verify = _verifier(plan, tolerances, origin)

@@ -49,7 +49,8 @@ def check(
         and any(s.kind == "torch" for s in make_stages(estimator))
     ):
         native_X = X.astype(np.float32)  # as at export: torch wrappers are fit on float32
-    names = list(rt.metadata.get("outputs", {})) or rt.output_names
+    outputs = rt.metadata.get("outputs", {})
+    names = [n for n, spec in outputs.items() if not spec.get("auxiliary")] or rt.output_names
     with native_errors("the native pipeline"):
         expected = native_outputs(estimator, native_X, names)
     actual = {name: getattr(rt, METHODS[name])(X) for name in names}

@@ -39,19 +39,22 @@ _VERSIONED = (
 
 
 def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.ndarray]) -> dict[str, Any]:
-    outputs = {}
+    outputs: dict[str, dict[str, Any]] = {}
     for value in model.graph.output:
         dims = value.type.tensor_type.shape.dim
+        dtype = ELEM_NAMES.get(elem_type(value)) or str(elem_type(value))
         outputs[value.name] = {
-            "dtype": ELEM_NAMES.get(elem_type(value)) or str(elem_type(value)),
+            "dtype": dtype,
             "shape": [None]
             + [
                 int(d.dim_value) if d.dim_value else _native_dim(expected, value.name, i)
                 for i, d in enumerate(dims)
                 if i > 0
             ],
-            "native_dtype": str(expected[value.name].dtype),
+            "native_dtype": str(expected[value.name].dtype) if value.name in expected else dtype,
         }
+        if value.name not in expected:  # label_index: for the runtime, no native counterpart
+            outputs[value.name]["auxiliary"] = True
     meta: dict[str, Any] = {
         "format": FORMAT,
         "task": plan.task,

@@ -77,7 +77,7 @@ def output_columns(model: Model, method: str, prefix: str) -> list[tuple[str, np
     """(column name, dtype) of what ``method`` returns, from the model's metadata alone."""
     outputs = model.metadata.get("outputs", {})
     if method == "run":
-        names = list(outputs) or model.output_names
+        names = [n for n, spec in outputs.items() if not spec.get("auxiliary")] or model.output_names
         return [col for name in names for col in _columns(model, name, f"{prefix}{name}")]
     name = {"predict": "label" if model.task == "classifier" else "prediction"}.get(
         method, {"predict_proba": "probabilities", "transform": "features"}.get(method, "")
@@ -107,7 +107,7 @@ def score(frame: Any, model: Model, method: str, features_col: str | None) -> li
     X = model_input(frame, model, features_col)
     if method == "run":
         values = model.run(X)
-        arrays = [values[name] for name in (list(model.metadata.get("outputs", {})) or model.output_names)]
+        arrays = list(values.values())
     else:
         arrays = [getattr(model, method)(X)]
     columns = []

@@ -28,6 +28,8 @@ from runtime.errors import InvalidInputError, ModelLoadError, UnsupportedMethodE
 from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
 
 METADATA_KEY = "hybridonnx"
+# Auxiliary output of classifiers with string classes: the class index (see Model._label_lookup).
+LABEL_INDEX = "label_index"
 
 # ONNX element type names as onnxruntime reports them → the names the schema uses.
 _ORT_TYPES = {
@@ -212,6 +214,7 @@ class Model:
         self._meta: dict[str, Any] | None = None
         self._schema: Schema | None = None
         self._native: dict[str, np.dtype] | None = None
+        self._lookup: np.ndarray | bool | None = None  # see _label_lookup
         self._facts_cache: _SessionFacts | None = None
         _LIVE.add(self)
         self._fast: dict[str, Callable[[Any], np.ndarray | None]] = {}
@@ -355,8 +358,11 @@ class Model:
 
     # -- inference ------------------------------------------------------------------------------
     def run(self, X: Any, *, batch_size: int | None = None) -> dict[str, np.ndarray]:
-        """All outputs of the graph, by name, for input ``X``."""
-        return self._run(X, None, batch_size)
+        """All outputs of the graph, by name, for input ``X`` (auxiliary ones such as
+        ``label_index`` left out)."""
+        outputs = self.metadata.get("outputs", {})
+        names = [n for n in self.output_names if not outputs.get(n, {}).get("auxiliary")]
+        return self._run(X, names, batch_size)
 
     def predict(self, X: Any, *, batch_size: int | None = None) -> np.ndarray:
         """Same labels / values as the native pipeline's ``predict``."""
@@ -400,6 +406,9 @@ class Model:
                 answer = fast(X)
                 if answer is not None:
                     return answer
+        lookup = self._label_lookup if name == "label" else None
+        if lookup is not None:  # string classes: the index output, mapped in NumPy (faster)
+            return lookup[self._run(X, [LABEL_INDEX], batch_size)[LABEL_INDEX]]
         value = self._run(X, [name], batch_size)[name]
         native = self._native_dtypes.get(name)
         if native is None or value.dtype == native:
@@ -415,6 +424,9 @@ class Model:
             return None
         in_name, dtype, width, allow_nan = fast_spec
         native = self._native_dtypes.get(name)
+        lookup = self._label_lookup if name == "label" else None
+        if lookup is not None:
+            return self._make_fast_lookup(sess, fast_spec, lookup)
         run, names, ndarray, all_finite = sess.run, [name], np.ndarray, _all_finite
         process, generation = _PROCESS, _PROCESS[0]
 
@@ -438,6 +450,50 @@ class Model:
 
         self._fast[name] = fast
         return fast
+
+    def _make_fast_lookup(
+        self,
+        sess: ort.InferenceSession,
+        fast_spec: tuple[str, np.dtype, int | None, bool],
+        lookup: np.ndarray,
+    ) -> Callable[[Any], np.ndarray | None]:
+        """The hot path for string labels: run the index output, map it to the classes."""
+        in_name, dtype, width, allow_nan = fast_spec
+        run, names, ndarray, all_finite = sess.run, [LABEL_INDEX], np.ndarray, _all_finite
+        process, generation = _PROCESS, _PROCESS[0]
+
+        def fast(X: Any) -> np.ndarray | None:
+            if type(X) is not ndarray or process[0] != generation:
+                return None
+            shape = X.shape
+            if len(shape) != 2 or not shape[0] or X.dtype != dtype or not X.flags.c_contiguous:
+                return None
+            if width is not None and shape[1] != width:
+                return None
+            if not allow_nan and not all_finite(X):
+                return None
+            try:
+                index = run(names, {in_name: X})[0]
+            except Exception:
+                return None
+            return lookup[index]
+
+        self._fast["label"] = fast
+        return fast
+
+    @property
+    def _label_lookup(self) -> np.ndarray | None:
+        """Classes in the native label dtype, indexed by the ``label_index`` output; None when the
+        model has no such output (numeric classes, or exported before it existed)."""
+        if self._lookup is None:
+            meta = self.metadata
+            outputs = meta.get("outputs", {})
+            if LABEL_INDEX in outputs and "classes" in meta and "label" in outputs:
+                classes = restore_dtype(np.asarray(meta["classes"], dtype=object), meta["classes_dtype"])
+                self._lookup = restore_dtype(classes, outputs["label"]["native_dtype"])
+            else:
+                self._lookup = False
+        return self._lookup if isinstance(self._lookup, np.ndarray) else None
 
     @property
     def _native_dtypes(self) -> dict[str, np.dtype]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type, part_prefix
-from exporter.convert.heads import Head, ResolvedHead, build_head
+from exporter.convert.heads import LABEL_INDEX, Head, ResolvedHead, build_head
 from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import export_module
 
@@ -24,6 +24,13 @@ def public_outputs(plan: Plan) -> list[str]:
     if plan.task == "classifier" and not hasattr(plan.estimator, "predict_proba"):
         return ["label"]  # nothing native to check probabilities against: do not claim them
     return names
+
+
+def graph_outputs(plan: Plan, parts: list[Any]) -> list[str]:
+    """The merged graph's output names: the public outputs, then auxiliary ones the last part has
+    (``label_index`` for string classes), in the last part's order."""
+    names = public_outputs(plan)
+    return [*names, *(o.name for o in parts[-1].graph.output if o.name == LABEL_INDEX)]
 
 
 def convert_plan(plan: Plan) -> list[Any]:
@@ -58,7 +65,7 @@ def convert_plan(plan: Plan) -> list[Any]:
             if stage.is_last:
                 assert stage.head is not None
                 head = build_head(stage.head, "output", elem_type(part.graph.output[0]))
-                parts.append(_drop_unclaimed(head, public_outputs(plan)))
+                parts.append(_drop_unclaimed(head, [*public_outputs(plan), LABEL_INDEX]))
     return parts
 
 
@@ -108,4 +115,4 @@ def _drop_unclaimed(head: Any, names: list[str]) -> Any:
     return head
 
 
-__all__ = ["convert_plan", "public_outputs"]
+__all__ = ["LABEL_INDEX", "convert_plan", "graph_outputs", "public_outputs"]

@@ -149,6 +149,10 @@ def suggest_head(
     return None
 
 
+# An auxiliary output of heads with string classes: the index into the classes (metadata).
+LABEL_INDEX = "label_index"
+
+
 def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
     """The head as an ONNX model: one input (the module output) → the public outputs."""
     from onnx import TensorProto, helper, numpy_helper
@@ -193,9 +197,9 @@ def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
             gt = node(
                 "Greater", [pos, const("threshold", np.array(resolved.threshold, np.float32))], "is_pos"
             )
-            index = node("Cast", [gt], "index", to=TensorProto.INT64)
+            index = node("Cast", [gt], LABEL_INDEX, to=TensorProto.INT64)
         else:
-            index = node("ArgMax", [proba_out], "index", axis=1, keepdims=0)
+            index = node("ArgMax", [proba_out], LABEL_INDEX, axis=1, keepdims=0)
         if resolved.labels is not None:
             labels = np.asarray(resolved.labels)
             table = labels.astype(object) if labels.dtype.kind in "OUS" else labels.astype(np.int64)
@@ -209,6 +213,10 @@ def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
             helper.make_tensor_value_info("label", label_type, ["N"]),
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", None]),
         ]
+        if label_type == TensorProto.STRING:
+            # Also the class index: onnxruntime builds one Python str per row for a string output
+            # (7 ms at 65,536 rows, measured), the runtime maps indices to classes in NumPy instead.
+            outputs.append(helper.make_tensor_value_info(LABEL_INDEX, TensorProto.INT64, ["N"]))
     else:
         name = "prediction" if resolved.task == "regressor" else "features"
         if resolved.squeeze:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,32 @@ def test_outputs_of_run(iris_model: tuple[Path, Any, Any]) -> None:
     out = model.run(iris_model[2][:7])
     assert set(out) == {"label", "probabilities"}
     assert out["probabilities"].shape == (7, 3) and out["probabilities"].dtype == np.float32
+
+
+def test_string_labels_come_from_the_index_output(iris_model: tuple[Path, Any, Any]) -> None:
+    """String classes: the graph also outputs the class index; predict maps it in NumPy (the
+    string output costs a Python str per row), with the native dtype; run() leaves it out."""
+    import onnx
+
+    path, estimator, X = iris_model
+    model = runtime.load(path)
+    assert model.metadata["outputs"]["label_index"] == {
+        "dtype": "int64", "shape": [None], "native_dtype": "int64", "auxiliary": True
+    }  # fmt: skip
+    for rows in (X, X[:1], X.astype(np.float64), X.tolist()):  # fast path and general path
+        got = model.predict(rows)
+        assert got.dtype == estimator.predict(X).dtype
+        np.testing.assert_array_equal(got, estimator.predict(np.asarray(rows, dtype=np.float32)))
+    np.testing.assert_array_equal(model.predict(X, batch_size=7), estimator.predict(X))
+    # A model without the index output (exported before it existed) still predicts via "label".
+    proto = onnx.load(str(path))
+    old = [o for o in proto.graph.output if o.name != "label_index"]
+    del proto.graph.output[:]
+    proto.graph.output.extend(old)
+    meta = json.loads(proto.metadata_props[0].value)
+    del meta["outputs"]["label_index"]
+    proto.metadata_props[0].value = json.dumps(meta)
+    np.testing.assert_array_equal(runtime.load(proto.SerializeToString()).predict(X), estimator.predict(X))
 
 
 def test_load_from_bytes_and_context_manager(iris_model: tuple[Path, Any, Any]) -> None:
