@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import re
 import threading
@@ -427,7 +428,7 @@ class Model:
         lookup = self._label_lookup if name == "label" else None
         if lookup is not None:
             return self._make_fast_lookup(sess, fast_spec, lookup)
-        run, names, ndarray, all_finite = sess.run, [name], np.ndarray, _all_finite
+        run, names, ndarray, all_finite = sess.run, [name], np.ndarray, _finite_check(width, dtype)
         process, generation = _PROCESS, _PROCESS[0]
 
         # Deliberately the same checks as inputs._fast_matrix_feed, inlined: calling it here (with
@@ -459,7 +460,7 @@ class Model:
     ) -> Callable[[Any], np.ndarray | None]:
         """The hot path for string labels: run the index output, map it to the classes."""
         in_name, dtype, width, allow_nan = fast_spec
-        run, names, ndarray, all_finite = sess.run, [LABEL_INDEX], np.ndarray, _all_finite
+        run, names, ndarray, all_finite = sess.run, [LABEL_INDEX], np.ndarray, _finite_check(width, dtype)
         process, generation = _PROCESS, _PROCESS[0]
 
         def fast(X: Any) -> np.ndarray | None:
@@ -599,6 +600,21 @@ def _run_bound(
         binding.bind_output(name)  # allocated on the host: predict returns numpy arrays
     sess.run_with_iobinding(binding)
     return dict(zip(names, binding.copy_outputs_to_cpu(), strict=True))
+
+
+def _finite_check(width: int | None, dtype: np.dtype) -> Callable[[np.ndarray], bool]:
+    """_all_finite for the hot path: one row is dotted with a zero row built once (0.55 µs
+    instead of 1.3 µs: no ravel-size lookup), larger inputs go through _all_finite."""
+    if not width:
+        return _all_finite
+    zeros, isfinite = np.zeros(width, dtype=dtype), math.isfinite
+
+    def finite(X: np.ndarray) -> bool:
+        if X.shape[0] == 1:
+            return isfinite(X.ravel().dot(zeros))
+        return _all_finite(X)
+
+    return finite
 
 
 def restore_dtype(value: np.ndarray, native_dtype: str) -> np.ndarray:

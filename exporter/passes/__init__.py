@@ -133,8 +133,10 @@ def _describe(name: str, before: onnx.ModelProto, after: onnx.ModelProto) -> str
     if name == "lower":
         was, left = cpu_only_nodes(before), cpu_only_nodes(after)
         lowered = {op: n - left.get(op, 0) for op, n in was.items() if n - left.get(op, 0) > 0}
-        done = ", ".join(f"{n} {op.split('.')[-1]}" for op, n in lowered.items()) or "nothing"
         rest = ", ".join(f"{n} {op}" for op, n in left.items()) or "none"
+        if not lowered and any(op.startswith("ai.onnx.ml.") for op in left):
+            return f"kept as is: a GPU would still hand back {rest}, and the ml kernels are faster on CPU"
+        done = ", ".join(f"{n} {op.split('.')[-1]}" for op, n in lowered.items()) or "nothing"
         return f"lowered {done}; CPU-only left: {rest}"
     return ""
 

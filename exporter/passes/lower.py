@@ -26,6 +26,12 @@ CPU_ONLY_STANDARD = {"StringNormalizer", "TfIdfVectorizer", "RegexFullMatch", "S
 
 
 def lower(model: onnx.ModelProto) -> onnx.ModelProto:
+    """All or nothing: the lowered graph when it leaves nothing that makes a GPU session hand
+    work back to the CPU, else the model unchanged. A partial lowering buys no GPU speed (the
+    copies stay) and costs CPU time: the fused ml kernels beat their standard-op spelling on the
+    CPU (mixed DataFrame pipeline, 65,536 rows: 17.8 ms with Scaler/Imputer, 21.1 ms lowered)."""
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
     # onnx has no shape inference for most ml ops: what follows a Scaler has no known shape until
     # the Scaler is lowered. Sweep again, with shapes inferred, while sweeps still lower something.
     for _ in range(MAX_SWEEPS):
@@ -33,7 +39,18 @@ def lower(model: onnx.ModelProto) -> onnx.ModelProto:
             break
         del model.graph.value_info[:]
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-    return model
+    return model if not bouncing_nodes(model) else original
+
+
+def bouncing_nodes(model: onnx.ModelProto) -> dict[str, int]:
+    """CPU-only nodes, less a string-label Gather that writes a graph output: the runtime asks
+    for ``label_index`` instead, and onnxruntime runs only what the requested outputs need."""
+    outputs = {o.name for o in model.graph.output}
+    found = cpu_only_nodes(model)
+    label_gathers = sum(1 for n in model.graph.node if n.op_type == "Gather" and n.output[0] in outputs)
+    if found.get("Gather", 0) and label_gathers:
+        found["Gather"] -= min(found["Gather"], label_gathers)
+    return {op: n for op, n in found.items() if n}
 
 
 MAX_SWEEPS = 4
