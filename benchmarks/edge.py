@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 REPS = 7
 PROCESSES = 5
+RATIOS: dict[str, float] = {}  # native / runtime-only, filled by environment_rows
 
 COLD = """
 import sys, time
@@ -144,6 +145,7 @@ def environment_rows(folder: Path, pipe: object, rows: np.ndarray, model: Path) 
             samples.append((float(imports), float(first), int(rss)))
         measured[name] = [statistics.median(col) for col in zip(*samples, strict=True)]
     rt, nat = measured.values()
+    RATIOS.update(cold_start=nat[1] / rt[1], memory=nat[2] / rt[2])
     lines = [
         "| environment | install (MiB) | import (ms) | cold start to first prediction (ms) "
         "| peak RSS (MiB) |",

@@ -229,7 +229,53 @@ def report(
             )
         lines.append("")
     lines += ["## Cold start and memory (fresh processes, first pipeline)", "", *env, ""]
+    lines += ["## Goals", "", "| goal | measured | met |", "|---|---|---|", *goals(results), ""]
     return "\n".join(lines)
+
+
+def goals(results: dict[str, dict[int, dict[str, float]]]) -> list[str]:
+    """The issue's goals, checked against this run (per pipeline where they are per pipeline)."""
+    from benchmarks.edge import RATIOS
+
+    def row(goal: str, values: list[float], fmt: str, ok: Callable[[float], bool]) -> str:
+        shown = ", ".join(format(v, fmt) for v in values)
+        return f"| {goal} | {shown} | {'yes' if all(map(ok, values)) else 'no'} |"
+
+    pipes = list(results.values())
+    lines = [
+        row(
+            "1 row: ≥ 25x faster than native (per pipeline)",
+            [p[1]["native"] / p[1]["hybridonnx"] for p in pipes],
+            ".1f",
+            lambda v: v >= 25,
+        ),
+        row(
+            "1 row: within 1.2x of a raw onnxruntime run",
+            [p[1]["hybridonnx"] / p[1]["raw run"] for p in pipes],
+            ".2f",
+            lambda v: v <= 1.2,
+        ),
+        row(
+            "4,096 rows: ≥ 5x faster than native",
+            [p[4096]["native"] / p[4096]["hybridonnx"] for p in pipes],
+            ".1f",
+            lambda v: v >= 5,
+        ),
+        row(
+            "merged graph faster than two chained sessions, every batch (worst chained/merged)",
+            [min(p[n]["chained"] / p[n]["hybridonnx"] for n in p) for p in pipes],
+            ".2f",
+            lambda v: v > 1,
+        ),
+    ]
+    if RATIOS:
+        lines += [
+            row("cold start ≥ 10x faster", [RATIOS["cold_start"]], ".1f", lambda v: v >= 10),
+            row(
+                "peak memory ≤ 1/4 of native (native / runtime)", [RATIOS["memory"]], ".1f", lambda v: v >= 4
+            ),
+        ]
+    return lines
 
 
 def _cpu() -> str:

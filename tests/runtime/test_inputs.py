@@ -73,3 +73,27 @@ def test_forked_child_gets_its_own_session(iris_model: tuple[Path, Any, Any]) ->
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
     assert model._session() is parent_session
+
+
+def test_small_and_large_frames_take_the_same_checks(frame_model: tuple[Path, Any, Any]) -> None:
+    """Up to SMALL_FRAME rows a DataFrame is converted in one go; the answers and the errors are
+    the same on both sides of the threshold (columns reordered, NaN named by column)."""
+    from runtime.inputs import SMALL_FRAME
+
+    path, pipe, frame = frame_model
+    model = runtime.load(path)
+    shuffled = frame[list(reversed(frame.columns))]
+    small, large = shuffled.iloc[:SMALL_FRAME], shuffled.iloc[: SMALL_FRAME + 1]
+    np.testing.assert_allclose(model.predict(small), model.predict(large)[:SMALL_FRAME], rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(small), pipe.predict(frame.iloc[:SMALL_FRAME]), rtol=1e-4, atol=1e-3
+    )
+    for rows in (small, large):
+        bad = rows.copy()
+        bad.iloc[3, bad.columns.get_loc("bmi")] = np.nan
+        with pytest.raises(runtime.InvalidInputError, match="column 'bmi' holds NaN"):
+            model.predict(bad)
+        with pytest.raises(
+            runtime.InvalidInputError, match=r"column 'age' holds non-numeric values \(text\)"
+        ):
+            model.predict(rows.astype({"age": str}))  # numbers as text: refused, not parsed
