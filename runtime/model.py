@@ -425,10 +425,9 @@ class Model:
             return None
         in_name, dtype, width, allow_nan = fast_spec
         native = self._native_dtypes.get(name)
-        lookup = self._label_lookup if name == "label" else None
-        if lookup is not None:
-            return self._make_fast_lookup(sess, fast_spec, lookup)
-        run, names, ndarray, all_finite = sess.run, [name], np.ndarray, _finite_check(width, dtype)
+        lookup = self._label_lookup if name == "label" else None  # string classes: index, mapped
+        wanted = [LABEL_INDEX if lookup is not None else name]
+        run, ndarray, all_finite = sess.run, np.ndarray, _finite_check(width, dtype)
         process, generation = _PROCESS, _PROCESS[0]
 
         # Deliberately the same checks as inputs._fast_matrix_feed, inlined: calling it here (with
@@ -444,42 +443,14 @@ class Model:
             if not allow_nan and not all_finite(X):  # NaN/inf: the full check names the column
                 return None
             try:
-                value = run(names, {in_name: X})[0]
+                value = run(wanted, {in_name: X})[0]
             except Exception:
                 return None
+            if lookup is not None:
+                return lookup[value]
             return value if native is None or value.dtype == native else value.astype(native)
 
         self._fast[name] = fast
-        return fast
-
-    def _make_fast_lookup(
-        self,
-        sess: ort.InferenceSession,
-        fast_spec: tuple[str, np.dtype, int | None, bool],
-        lookup: np.ndarray,
-    ) -> Callable[[Any], np.ndarray | None]:
-        """The hot path for string labels: run the index output, map it to the classes."""
-        in_name, dtype, width, allow_nan = fast_spec
-        run, names, ndarray, all_finite = sess.run, [LABEL_INDEX], np.ndarray, _finite_check(width, dtype)
-        process, generation = _PROCESS, _PROCESS[0]
-
-        def fast(X: Any) -> np.ndarray | None:
-            if type(X) is not ndarray or process[0] != generation:
-                return None
-            shape = X.shape
-            if len(shape) != 2 or not shape[0] or X.dtype != dtype or not X.flags.c_contiguous:
-                return None
-            if width is not None and shape[1] != width:
-                return None
-            if not allow_nan and not all_finite(X):
-                return None
-            try:
-                index = run(names, {in_name: X})[0]
-            except Exception:
-                return None
-            return lookup[index]
-
-        self._fast["label"] = fast
         return fast
 
     @property
