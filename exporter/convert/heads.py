@@ -214,8 +214,8 @@ def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", None]),
         ]
         if label_type == TensorProto.STRING:
-            # Also the class index: onnxruntime builds one Python str per row for a string output
-            # (7 ms at 65,536 rows, measured), the runtime maps indices to classes in NumPy instead.
+            # Also the class index: handing a string output to Python builds one str object per row
+            # (7 ms at 65,536 rows, measured); the runtime asks for the index and maps it in NumPy.
             outputs.append(helper.make_tensor_value_info(LABEL_INDEX, TensorProto.INT64, ["N"]))
     else:
         name = "prediction" if resolved.task == "regressor" else "features"

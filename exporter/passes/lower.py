@@ -43,8 +43,10 @@ def lower(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def bouncing_nodes(model: onnx.ModelProto) -> dict[str, int]:
-    """CPU-only nodes, less a string-label Gather that writes a graph output: the runtime asks
-    for ``label_index`` instead, and onnxruntime runs only what the requested outputs need."""
+    """CPU-only nodes, less a string-label Gather that writes a graph output: it sits at the very
+    end, so on a GPU it costs one copy of N int64 indices to the host, not a round trip of the
+    features (onnxruntime still runs it when only ``label_index`` is asked for: it executes the
+    whole graph whatever the requested outputs, checked with a failing unrequested branch)."""
     outputs = {o.name for o in model.graph.output}
     found = cpu_only_nodes(model)
     label_gathers = sum(1 for n in model.graph.node if n.op_type == "Gather" and n.output[0] in outputs)
