@@ -23,6 +23,14 @@ _MODELS: dict[tuple[str, int | None], Model] = {}
 _LOCK = threading.Lock()
 
 
+def _new_lock_after_fork() -> None:  # a lock held by another thread at fork time never frees
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def model_key(model: str | os.PathLike[str] | bytes) -> str:
     if isinstance(model, (bytes, bytearray, memoryview)):
         return "sha256:" + hashlib.sha256(model).hexdigest()
@@ -76,9 +84,9 @@ def model_input(frame: Any, model: Model, features_col: str | None) -> Any:
 def output_columns(model: Model, method: str, prefix: str) -> list[tuple[str, np.dtype]]:
     """(column name, dtype) of what ``method`` returns, from the model's metadata alone."""
     outputs = model.metadata.get("outputs", {})
-    if method == "run":
+    if method == "run":  # run returns the graph's own dtypes, not the native ones
         names = [n for n, spec in outputs.items() if not spec.get("auxiliary")] or model.output_names
-        return [col for name in names for col in _columns(model, name, f"{prefix}{name}")]
+        return [col for name in names for col in _columns(model, name, f"{prefix}{name}", raw=True)]
     name = {"predict": "label" if model.task == "classifier" else "prediction"}.get(
         method, {"predict_proba": "probabilities", "transform": "features"}.get(method, "")
     )
@@ -90,9 +98,10 @@ def output_columns(model: Model, method: str, prefix: str) -> list[tuple[str, np
     return _columns(model, name, prefix.rstrip("_") or name)
 
 
-def _columns(model: Model, name: str, column: str) -> list[tuple[str, np.dtype]]:
+def _columns(model: Model, name: str, column: str, raw: bool = False) -> list[tuple[str, np.dtype]]:
     spec = model.metadata["outputs"][name]
-    dtype = np.dtype(spec["native_dtype"])
+    graph_dtype = np.dtype(object) if spec["dtype"] == "string" else np.dtype(spec["dtype"])
+    dtype = graph_dtype if raw else np.dtype(spec["native_dtype"])
     shape = spec.get("shape") or [None]
     if len(shape) < 2:
         return [(column, dtype)]

@@ -9,6 +9,7 @@ release implements.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # onnxruntime (major, minor) → (ai.onnx opset, ai.onnx.ml opset, max IR version)
@@ -48,14 +49,11 @@ class Target:
 
 
 def parse_version(text: str) -> tuple[int, int]:
-    """ "1.16", "1.16.3", "1.17.0rc1" → (1, 16); ValueError on anything else."""
-    parts = text.strip().split(".")
-    if len(parts) < 2 or not parts[0].isdigit():
+    """ "1.16", "1.16.3", "1.17rc1" → (1, 16) / (1, 17); ValueError on anything else."""
+    found = re.match(r"\s*(\d+)\.(\d+)", text)
+    if not found:
         raise ValueError(f"not an onnxruntime version: {text!r} (expected MAJOR.MINOR, e.g. 1.16)")
-    minor = "".join(ch for ch in parts[1] if ch.isdigit()) if parts[1][:1].isdigit() else ""
-    if not minor:
-        raise ValueError(f"not an onnxruntime version: {text!r} (expected MAJOR.MINOR, e.g. 1.16)")
-    return int(parts[0]), int(minor)
+    return int(found.group(1)), int(found.group(2))
 
 
 def target_for(version: str) -> Target:

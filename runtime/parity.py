@@ -50,6 +50,7 @@ class OutputReport:
     label_mismatches: int | None = None
     label_ties: int | None = None
     min_agreement: float | None = None  # labels: the share that must agree (1.0 but for int8/fp16)
+    tie_atol: float | None = None  # labels: native top-two closer than this count as ties
     worst_rows: list[int] = field(default_factory=list)
     problem: str | None = None
 
@@ -113,13 +114,22 @@ def compare(
     tolerances: dict[str, tuple[float, float]] | None = None,
     sample: str = "user",
     min_label_agreement: float = 1.0,
+    tie_atol: float | None = None,
 ) -> ParityReport:
     """``min_label_agreement``: the share of rows whose label must match (ties aside); 1.0 for
-    float32 models, lower for reduced-precision variants, which are gated on accuracy."""
+    float32 models, lower for reduced-precision variants, which are gated on accuracy.
+    ``tie_atol``: how close the native top-two probabilities must be for a flip to count as a tie
+    (default: the probability atol)."""
     tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     proba = expected.get("probabilities")
     reports = [
-        _compare_labels(actual[name], value, proba, tol["probabilities"][0], min_label_agreement)
+        _compare_labels(
+            actual[name],
+            value,
+            proba,
+            tol["probabilities"][0] if tie_atol is None else tie_atol,
+            min_label_agreement,
+        )
         if name == "label"
         else _compare_numbers(name, actual[name], value, *tol[name])
         for name, value in expected.items()
@@ -160,7 +170,7 @@ def _compare_labels(
     got: np.ndarray, want: np.ndarray, proba: np.ndarray | None, atol: float, min_agreement: float = 1.0
 ) -> OutputReport:
     report = _base("label", got, want)
-    report.min_agreement = min_agreement
+    report.min_agreement, report.tie_atol = min_agreement, atol
     if got.shape != want.shape:
         report.passed, report.problem = False, f"shape {got.shape} != native {want.shape}"
         return report

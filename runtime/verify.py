@@ -44,6 +44,7 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
         {**_export_tolerances(model), **(tolerances or {})},
         sample="golden",
         min_label_agreement=_export_min_agreement(model),
+        tie_atol=_export_tie_atol(model),
     )
     if model.graph_unchanged is False:  # the golden rows may miss a change; the hash does not
         report.outputs.append(
@@ -68,3 +69,10 @@ def _export_tolerances(model: Model) -> dict[str, tuple[float, float]]:
 def _export_min_agreement(model: Model) -> float:
     outputs = model.metadata.get("parity", {}).get("outputs", [])
     return next((o["min_agreement"] for o in outputs if o.get("min_agreement") is not None), 1.0)
+
+
+def _export_tie_atol(model: Model) -> float | None:
+    """The tie rule a reduced-precision variant was gated with (None: the probability atol)."""
+    outputs = model.metadata.get("parity", {}).get("outputs", [])
+    label: dict[str, Any] = next((o for o in outputs if o.get("name") == "label"), {})
+    return label.get("tie_atol") if (label.get("min_agreement") or 1.0) < 1.0 else None

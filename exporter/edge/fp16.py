@@ -18,6 +18,12 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     blocked |= {"ArgMax", "Softmax"}
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    return convert_float_to_float16(
+    converted = convert_float_to_float16(
         copy, keep_io_types=True, op_block_list=sorted(blocked), disable_shape_infer=False
     )
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    # The converter appends its input/output Casts at the end: the checker wants topological order.
+    wrapped = OnnxModel(converted)
+    wrapped.topological_sort()
+    return wrapped.model

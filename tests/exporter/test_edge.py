@@ -64,6 +64,8 @@ def test_every_variant_is_written_parity_checked_and_verifiable(
         assert agreement >= (1.0 if name in ("model.onnx", "model.ort") else 0.99), (name, agreement)
         report = verify(model)  # the golden rows, with the variant's own rules
         assert report.passed, (name, report.format())
+    for name in ("model.int8.onnx", "model.fp16.onnx"):  # the size recorded is the file's
+        assert runtime.load(folder / name).metadata["variant"]["bytes"] == (folder / name).stat().st_size
     int8 = next(v for v in result.variants if v.name == "int8-dynamic")
     fp16 = next(v for v in result.variants if v.name == "fp16")
     assert int8.report.passed and fp16.report.passed
@@ -319,3 +321,32 @@ def test_min_runtime_model_runs_on_that_onnxruntime(tmp_path: Path, digits_net: 
         assert got["verified"] and np.mean(np.asarray(got["labels"]) == native) >= 0.99, path
     refused = out[str(files[-1])]["error"]
     assert "needs onnxruntime >= 1.18" in refused and "installed 1.16.3" in refused
+
+
+def test_fp16_with_a_runtime_target_is_valid_onnx(tmp_path: Path) -> None:
+    """The float16 converter appends casts out of order: the variant is sorted and checked."""
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    pipe = make_pipeline(StandardScaler(), TorchClassifier(hidden=8, epochs=30)).fit(X, y)
+    exporter.export(pipe, sample=X, fp16=True, min_runtime="1.16").save(tmp_path / "m.onnx")
+    fp16 = onnx.load(str(tmp_path / "m.fp16.onnx"))
+    onnx.checker.check_model(fp16, full_check=True)
+    assert fp16.ir_version <= 9
+    meta = runtime.load(tmp_path / "m.fp16.onnx").metadata
+    assert meta["variant"]["bytes"] == (tmp_path / "m.fp16.onnx").stat().st_size  # as written
+
+
+def test_variant_label_gate_does_not_forgive_real_flips() -> None:
+    """With a loose probability atol, a flip between classes 0.2 apart is not a 'tie'."""
+    from runtime.parity import compare
+
+    proba = np.tile([[0.6, 0.4]], (100, 1))
+    want = np.zeros(100, dtype=np.int64)
+    got = want.copy()
+    got[:5] = 1  # 95 % agreement
+    expected = {"label": want, "probabilities": proba}
+    actual = {"label": got, "probabilities": proba}
+    loose = {"probabilities": (0.3, 0.0)}
+    assert compare(expected, actual, loose, min_label_agreement=0.99).passed  # old rule: forgiven
+    report = compare(expected, actual, loose, min_label_agreement=0.99, tie_atol=1e-4)
+    assert not report.passed and report.outputs[0].label_ties == 0

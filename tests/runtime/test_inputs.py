@@ -97,3 +97,23 @@ def test_small_and_large_frames_take_the_same_checks(frame_model: tuple[Path, An
             runtime.InvalidInputError, match=r"column 'age' holds non-numeric values \(text\)"
         ):
             model.predict(rows.astype({"age": str}))  # numbers as text: refused, not parsed
+
+
+def test_small_frames_of_nullable_and_polars_columns(frame_model: tuple[Path, Any, Any]) -> None:
+    """pd.NA in a nullable column, and polars frames, take the per-column path whatever the size."""
+    import pandas as pd
+    import polars as pl
+
+    path, _, frame = frame_model
+    model = runtime.load(path)
+    for n in (3, 100):
+        rows = frame.iloc[:n].astype({"bmi": "Float64"})
+        rows.iloc[1, rows.columns.get_loc("bmi")] = pd.NA
+        with pytest.raises(runtime.InvalidInputError, match="column 'bmi' holds NaN"):
+            model.predict(rows)
+        np.testing.assert_allclose(
+            model.predict(pl.from_pandas(frame.iloc[:n])), model.predict(frame.iloc[:n])
+        )
+    text = np.array([[np.str_("2.5")] * frame.shape[1]], dtype=object)  # numpy strings are text too
+    with pytest.raises(runtime.InvalidInputError, match="holds non-numeric values"):
+        model.predict(text)
