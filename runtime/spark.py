@@ -70,7 +70,7 @@ def predict(
 def _check_columns(sdf: Any, model: Model, features_col: str | None) -> None:
     """Names and kinds, on the driver: a missing column or text where numbers are due fails here
     with the runtime's message, not later inside a Python worker."""
-    from pyspark.sql.types import ArrayType, NumericType, StringType
+    from pyspark.sql.types import ArrayType, BooleanType, NumericType, StringType
 
     fields = {f.name: f.dataType for f in sdf.schema.fields}
     schema = model.schema
@@ -89,7 +89,7 @@ def _check_columns(sdf: Any, model: Model, features_col: str | None) -> None:
             )
         for spec in schema.inputs:
             kind = fields[spec.name]
-            if not spec.is_string and not isinstance(kind, NumericType):
+            if not spec.is_string and not isinstance(kind, (NumericType, BooleanType)):
                 raise InvalidInputError(
                     f"column {spec.name!r} is {kind.simpleString()} but the model expects numbers "
                     f"({spec.dtype})"
