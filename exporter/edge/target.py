@@ -30,7 +30,8 @@ def downgrade(model: onnx.ModelProto, target: Target) -> onnx.ModelProto:
         f"(opset {target.opset}, ai.onnx.ml {target.ml_opset}, IR {target.ir_version})"
     )
     opsets = {o.domain or "": o.version for o in model.opset_import}
-    unknown = sorted(set(opsets) - {"", "ai.onnx", ML})
+    # com.microsoft: onnxruntime's contrib ops (the Tokenizer of text pipelines), in every release
+    unknown = sorted(set(opsets) - {"", "ai.onnx", ML, "com.microsoft"})
     if unknown:
         raise CompatibilityError(f"cannot build for {where}: the model uses custom domains {unknown}")
     if opsets.get("", 0) > target.opset:

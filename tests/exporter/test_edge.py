@@ -350,3 +350,14 @@ def test_variant_label_gate_does_not_forgive_real_flips() -> None:
     assert compare(expected, actual, loose, min_label_agreement=0.99).passed  # old rule: forgiven
     report = compare(expected, actual, loose, min_label_agreement=0.99, tie_atol=1e-4)
     assert not report.passed and report.outputs[0].label_ties == 0
+
+
+def test_min_runtime_keeps_text_pipelines() -> None:
+    """The Tokenizer lives in onnxruntime's com.microsoft domain, present in every release."""
+    from tests.cases import CASES, fit_case
+
+    case = next(c for c in CASES if c.id == "count-logistic")
+    estimator, docs, _ = fit_case(case)
+    result = exporter.export(estimator, sample=docs[:60], min_runtime="1.16")
+    assert result.report.passed and result.model.ir_version <= 9
+    assert {o.domain for o in result.model.opset_import} >= {"com.microsoft"}
