@@ -162,7 +162,7 @@ def export(
     if not optimize:
         passes = [p for p in passes if p not in OPTIMIZING]
     verify = _verifier(plan, tolerances, origin)
-    model, pass_results = run_passes(_copy(merged), passes, verify=verify)
+    model, pass_results = run_passes(compose.copy_model(merged), passes, verify=verify)
     if target is not None:
         model = downgrade(model, target)
     meta = package.build_metadata(plan, model, plan.expected)
@@ -267,12 +267,6 @@ def _verifier(plan: Plan, tolerances: dict[str, tuple[float, float]] | None, ori
         return report.passed, max(errors) if errors else None, actual
 
     return verify
-
-
-def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    return out
 
 
 def variant_path(path: Path, suffix: str, extension: str) -> Path:

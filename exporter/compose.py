@@ -33,6 +33,13 @@ OPSET = 18
 IR_FOR_OPSET_18 = 8
 
 
+def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A deep copy: passes and variants rewrite copies, never the model they were given."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
 def make_part(graph: onnx.GraphProto) -> onnx.ModelProto:
     return helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_FOR_OPSET_18
@@ -135,8 +142,7 @@ def _align_versions(parts: list[onnx.ModelProto]) -> list[onnx.ModelProto]:
             opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
     aligned = []
     for p in parts:
-        q = onnx.ModelProto()
-        q.CopyFrom(p)
+        q = copy_model(p)
         q.ir_version = ir
         del q.opset_import[:]
         q.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(opsets.items()))

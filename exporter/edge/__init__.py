@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 
 from exporter import package, parity
+from exporter.compose import copy_model
 from exporter.edge.fp16 import to_fp16
 from exporter.edge.ort_format import to_ort
 from exporter.edge.quantize import MODES, QuantizationError, quantize_int8
@@ -110,7 +111,7 @@ def add_ort_format(models: dict[str, onnx.ModelProto]) -> tuple[dict[str, bytes]
         meta = package.read_metadata(model)
         meta["graph_sha256"] = None
         meta["container"] = "ort"
-        prepared[name] = package.attach(_copy(model), meta)
+        prepared[name] = package.attach(copy_model(model), meta)
     return to_ort(prepared)
 
 
@@ -177,7 +178,7 @@ def _parity(
     import runtime
 
     meta = {**meta, "graph_sha256": None}
-    candidate = package.attach(_copy(model), meta)
+    candidate = package.attach(copy_model(model), meta)
     with runtime.load(candidate.SerializeToString(), providers=["CPUExecutionProvider"]) as rt:
         actual = {name: getattr(rt, parity.METHODS[name])(plan.sample) for name in plan.expected}
     # Label ties: rows whose native top-two probabilities are within float32 noise, not within the
@@ -202,12 +203,6 @@ def _agreeing_rows(plan: Plan, actual: dict[str, np.ndarray]) -> list[int]:
     if want is None or got is None:
         return list(range(len(next(iter(plan.expected.values())))))
     return [int(i) for i in np.nonzero(np.asarray(got).astype(object) == np.asarray(want).astype(object))[0]]
-
-
-def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    return out
 
 
 def _feeds(plan: Plan) -> dict[str, np.ndarray]:

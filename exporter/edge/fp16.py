@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import onnx
 
+from exporter.compose import copy_model
+
 
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
@@ -16,10 +18,8 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     blocked = set(DEFAULT_OP_BLOCK_LIST) | {n.op_type for n in model.graph.node if n.domain == "ai.onnx.ml"}
     # ArgMax picks the label: keep it on the float32 probabilities, so ties break as in float32.
     blocked |= {"ArgMax", "Softmax"}
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
     converted = convert_float_to_float16(
-        copy, keep_io_types=True, op_block_list=sorted(blocked), disable_shape_infer=False
+        copy_model(model), keep_io_types=True, op_block_list=sorted(blocked), disable_shape_infer=False
     )
     from onnxruntime.transformers.onnx_model import OnnxModel
 

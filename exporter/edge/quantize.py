@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from exporter.compose import copy_model
 from exporter.errors import ExportError
 from exporter.passes.graph import remove_unused
 
@@ -101,7 +102,7 @@ def _gemm_to_matmul(model: onnx.ModelProto, names: set[str]) -> onnx.ModelProto:
     """Gemm(x, W, b) with constant W → MatMul(x, W') + Add(b), the MatMul keeping the Gemm's name."""
     from onnx import helper, numpy_helper
 
-    model = _copy(model)
+    model = copy_model(model)
     inits = {i.name: i for i in model.graph.initializer}
     nodes = []
     for node in model.graph.node:
@@ -134,9 +135,3 @@ def _gemm_to_matmul(model: onnx.ModelProto, names: set[str]) -> onnx.ModelProto:
     model.graph.node.extend(nodes)
     remove_unused(model)  # the Gemm's transposed weight
     return model
-
-
-def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    return out

@@ -15,6 +15,7 @@ from typing import Any
 
 import onnx
 
+from exporter.compose import copy_model
 from exporter.errors import ConversionError
 from exporter.passes.cleanup import cleanup
 from exporter.passes.fold import fold_affine
@@ -105,8 +106,7 @@ def run_passes(
                     PassResult("optimize", before, before, True, None, None, "parity fails unoptimized")
                 )
                 continue
-        candidate = onnx.ModelProto()
-        candidate.CopyFrom(model)
+        candidate = copy_model(model)
         try:
             candidate = check(infer_shapes(PASSES[name](candidate)))
         except Exception as exc:  # a rewrite must never cost the user the export

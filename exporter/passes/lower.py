@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from exporter.compose import copy_model
 from exporter.passes.graph import GraphView, attribute, is_ml
 
 F32 = TensorProto.FLOAT
@@ -30,8 +31,7 @@ def lower(model: onnx.ModelProto) -> onnx.ModelProto:
     work back to the CPU, else the model unchanged. A partial lowering buys no GPU speed (the
     copies stay) and costs CPU time: the fused ml kernels beat their standard-op spelling on the
     CPU (mixed DataFrame pipeline, 65,536 rows: 17.8 ms with Scaler/Imputer, 21.1 ms lowered)."""
-    original = onnx.ModelProto()
-    original.CopyFrom(model)
+    original = copy_model(model)
     # onnx has no shape inference for most ml ops: what follows a Scaler has no known shape until
     # the Scaler is lowered. Sweep again, with shapes inferred, while sweeps still lower something.
     for _ in range(MAX_SWEEPS):
