@@ -13,7 +13,7 @@ from exporter.load import unwrap
 from exporter.parity import METHODS, ParityReport, compare, native_outputs
 from exporter.plan import make_plan, make_stages, native_errors
 from exporter.schema import coerce_sample, read_sample
-from runtime.verify import _export_tie_atol
+from runtime.verify import recorded_rules
 
 
 def check(
@@ -55,26 +55,14 @@ def check(
     with native_errors("the native pipeline"):
         expected = native_outputs(estimator, native_X, names)
     actual = {name: getattr(rt, METHODS[name])(X) for name in names}
-    exported_with = {
-        o["name"]: (o["atol"], o["rtol"])
-        for o in rt.metadata.get("parity", {}).get("outputs", [])
-        if o.get("atol") is not None
-    }
-    min_agreement = next(  # a reduced-precision variant records its label rule with its tolerances
-        (
-            o["min_agreement"]
-            for o in rt.metadata.get("parity", {}).get("outputs", [])
-            if o.get("min_agreement")
-        ),
-        1.0,
-    )
+    recorded, min_agreement, tie_atol = recorded_rules(rt.metadata.get("parity", {}))
     report = compare(
         expected,
         actual,
-        {**exported_with, **(tolerances or {})},
+        {**recorded, **(tolerances or {})},
         sample=origin,
         min_label_agreement=min_agreement,
-        tie_atol=_export_tie_atol(rt),
+        tie_atol=tie_atol,
     )
     if not report.passed:  # say where: cut the model at its stage seams, judge each stage alone
         report.stages = [r.to_dict() for r in _diagnose(estimator, rt, native_X, expected)]

@@ -25,4 +25,21 @@ def native_outputs(estimator: Any, X: Any, output_names: list[str]) -> dict[str,
     return outputs
 
 
-__all__ = ["DEFAULT_TOLERANCES", "METHODS", "OutputReport", "ParityReport", "compare", "native_outputs"]
+def model_outputs(model: bytes, X: Any, output_names: list[str]) -> dict[str, np.ndarray]:
+    """What ``runtime`` answers for the serialized model (ONNX or ORT format), keyed like
+    ``native_outputs``: through its public methods, so adapters and dtype restoration count too."""
+    import runtime
+
+    with runtime.load(model, providers=["CPUExecutionProvider"]) as rt:
+        return {name: getattr(rt, METHODS[name])(X) for name in output_names}
+
+
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "METHODS",
+    "OutputReport",
+    "ParityReport",
+    "compare",
+    "model_outputs",
+    "native_outputs",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,13 +39,14 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
         for name, values in model.metadata["golden"]["outputs"].items()
     }
     actual = {name: getattr(model, METHODS[name])(X) for name in expected}
+    recorded, min_agreement, tie_atol = recorded_rules(model.metadata.get("parity", {}))
     report = compare(
         expected,
         actual,
-        {**_export_tolerances(model), **(tolerances or {})},
+        {**recorded, **(tolerances or {})},
         sample="golden",
-        min_label_agreement=_export_min_agreement(model),
-        tie_atol=_export_tie_atol(model),
+        min_label_agreement=min_agreement,
+        tie_atol=tie_atol,
     )
     if model.graph_unchanged is False:  # the golden rows may miss a change; the hash does not
         report.outputs.append(
@@ -61,18 +63,12 @@ def verify(model: Model, tolerances: dict[str, tuple[float, float]] | None = Non
     return report
 
 
-def _export_tolerances(model: Model) -> dict[str, tuple[float, float]]:
-    outputs = model.metadata.get("parity", {}).get("outputs", [])
-    return {o["name"]: (o["atol"], o["rtol"]) for o in outputs if o.get("atol") is not None}
-
-
-def _export_min_agreement(model: Model) -> float:
-    outputs = model.metadata.get("parity", {}).get("outputs", [])
-    return next((o["min_agreement"] for o in outputs if o.get("min_agreement") is not None), 1.0)
-
-
-def _export_tie_atol(model: Model) -> float | None:
-    """The tie rule a reduced-precision variant was gated with (None: the probability atol)."""
-    outputs = model.metadata.get("parity", {}).get("outputs", [])
+def recorded_rules(parity: Mapping[str, Any]) -> tuple[dict[str, tuple[float, float]], float, float | None]:
+    """The rules a parity report (``metadata["parity"]``, or ``ParityReport.to_dict()``) was judged
+    with: numeric tolerances per output, the share of labels that must agree, and the tie rule of
+    reduced-precision variants (None: ties within the probability atol, as for float32)."""
+    outputs = parity.get("outputs", [])
+    tolerances = {o["name"]: (o["atol"], o["rtol"]) for o in outputs if o.get("atol") is not None}
     label: dict[str, Any] = next((o for o in outputs if o.get("name") == "label"), {})
-    return label.get("tie_atol") if (label.get("min_agreement") or 1.0) < 1.0 else None
+    min_agreement = label.get("min_agreement") or 1.0
+    return tolerances, min_agreement, label.get("tie_atol") if min_agreement < 1.0 else None

@@ -175,12 +175,8 @@ def _parity(
     tolerances: dict[str, tuple[float, float]],
     min_label_agreement: float,
 ) -> tuple[parity.ParityReport, dict[str, np.ndarray]]:
-    import runtime
-
-    meta = {**meta, "graph_sha256": None}
-    candidate = package.attach(copy_model(model), meta)
-    with runtime.load(candidate.SerializeToString(), providers=["CPUExecutionProvider"]) as rt:
-        actual = {name: getattr(rt, parity.METHODS[name])(plan.sample) for name in plan.expected}
+    candidate = package.attach(copy_model(model), {**meta, "graph_sha256": None})
+    actual = parity.model_outputs(candidate.SerializeToString(), plan.sample, list(plan.expected))
     # Label ties: rows whose native top-two probabilities are within float32 noise, not within the
     # variant's loose probability tolerance (that would forgive real flips).
     report = parity.compare(
