@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from runtime.errors import (
     InvalidInputError,
+    InvalidOptionError,
     ModelLoadError,
     ModelRuntimeError,
     ProviderError,
@@ -26,6 +27,7 @@ __all__ = [
     "METADATA_KEY",
     "InputSpec",
     "InvalidInputError",
+    "InvalidOptionError",
     "Model",
     "ModelLoadError",
     "ModelRuntimeError",

@@ -15,6 +15,10 @@ class InvalidInputError(ModelRuntimeError, ValueError):
     """The data passed to predict / predict_proba / transform / run does not fit the model's schema."""
 
 
+class InvalidOptionError(ModelRuntimeError, ValueError):
+    """An argument of load / predict / verify (or a CLI option) is out of range or of the wrong type."""
+
+
 class UnsupportedMethodError(ModelRuntimeError, AttributeError):
     """The method does not exist for this model (e.g. predict_proba on a regressor)."""
 

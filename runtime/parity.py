@@ -11,10 +11,14 @@ float32 graph may legitimately break the tie the other way. Such rows are counte
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from runtime.errors import InvalidOptionError
 
 # The estimator method (native) and runtime.Model method that produce each public output.
 METHODS = {
@@ -108,6 +112,30 @@ class ParityReport:
         return "; ".join(o.line().removeprefix("FAIL ") for o in self.outputs if not o.passed)
 
 
+def check_tolerances(tolerances: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
+    """Tolerances as ``{output: (atol, rtol)}``, each finite and >= 0 — or InvalidOptionError.
+
+    A NaN tolerance would make every comparison False, so every gate (export, variants, check,
+    verify) would pass whatever the model computes; an infinite or negative one is no gate either.
+    """
+    checked: dict[str, tuple[float, float]] = {}
+    for name, pair in (tolerances or {}).items():
+        try:
+            atol, rtol = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise InvalidOptionError(
+                f"tolerance for {name!r} is {pair!r}: give (atol, rtol), two numbers >= 0"
+            ) from None
+        for label, value in (("atol", atol), ("rtol", rtol)):
+            if not math.isfinite(value) or value < 0:
+                raise InvalidOptionError(
+                    f"{label}={value!r} for {name!r}: tolerances must be finite numbers >= 0 "
+                    "(NaN or inf would let every comparison pass)"
+                )
+        checked[name] = (atol, rtol)
+    return checked
+
+
 def compare(
     expected: dict[str, np.ndarray],
     actual: dict[str, np.ndarray],
@@ -120,7 +148,7 @@ def compare(
     float32 models, lower for reduced-precision variants, which are gated on accuracy.
     ``tie_atol``: how close the native top-two probabilities must be for a flip to count as a tie
     (default: the probability atol)."""
-    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+    tol = {**DEFAULT_TOLERANCES, **check_tolerances(tolerances)}
     proba = expected.get("probabilities")
     reports = [
         _compare_labels(
