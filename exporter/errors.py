@@ -37,6 +37,15 @@ class RegistrationError(ExportError):
     """A converter or wrapper registration is invalid (e.g. registered twice)."""
 
 
+class OptionError(ExportError):
+    """An argument of export / check (or a CLI option) is out of range, e.g. a NaN tolerance."""
+
+
+class WriteError(ExportError, OSError):
+    """An artifact could not be written (disk full, no permission); the files already there are
+    unchanged. Also an OSError, as the plain write it replaces raised."""
+
+
 class ParityError(ExportError):
     """The exported model does not reproduce the native pipeline within tolerance."""
 

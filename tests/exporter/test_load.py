@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 import exporter
 from exporter.__main__ import main
-from exporter.errors import LoadError, NotFittedError
+from exporter.errors import LoadError, NotFittedError, OptionError
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,74 @@ def test_current_directory_is_importable(tmp_path: Path, monkeypatch: pytest.Mon
     path.write_bytes(b"ccwd_mod_xyz\nScaler\n)\x81.")
     assert type(exporter.load_estimator(path)).__name__ == "StandardScaler"
     sys.modules.pop("cwd_mod_xyz", None)
+
+
+@pytest.mark.parametrize(
+    ("func", "name"),
+    [("eval", "builtins.eval"), ("os.system", f"{os.system.__module__}.system"), ("exec", "builtins.exec")],
+)
+def test_skops_with_a_code_running_type_is_refused_without_a_trust_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], func: str, name: str
+) -> None:
+    """FunctionTransformer(func=eval) would call eval on every batch: never offer --trust for it."""
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    step = FunctionTransformer(func={"eval": eval, "os.system": os.system, "exec": exec}[func])
+    path = tmp_path / "evil.skops"
+    sio.dump(step.fit(np.zeros((2, 4))), path)  # fit does not call func; transform would
+    assert name in sio.get_untrusted_types(file=path)
+    with pytest.raises(LoadError) as info:
+        exporter.load_estimator(path)
+    message = str(info.value)
+    assert message.startswith(f"{str(path)!r} refers to {name}: refusing to load it, since eval, exec, ")
+    assert "can run arbitrary code when the pipeline runs (no --trust allows them)" in message
+    assert "export from a pickle or joblib of the pipeline instead" in message
+    assert "--trust " + name not in message and "pass --trust" not in message
+    with pytest.raises(OptionError, match=rf"^--trust {name}: refusing to trust it"):
+        exporter.load_estimator(path, trust=[name])  # trusting it by name does not load it either
+    assert main([str(path), "--trust", name]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"error: --trust {name}: refusing to trust it: eval, exec, os.system and the like can run "
+        "arbitrary code, and a .skops file that needs it is not safe to load; if you really trust "
+        "whoever made the file, export from a pickle or joblib of the pipeline instead (unpickling "
+        "runs the file's code: only for files you trust)"
+    ]
+
+
+def test_untrusted_message_lists_dangerous_types_apart() -> None:
+    from exporter.load import is_dangerous, untrusted_message
+
+    for name in [
+        "builtins.eval",
+        "posix.system",
+        "nt.system",
+        "subprocess.Popen",
+        "builtins.getattr",
+        "builtins.__import__",
+        "importlib.import_module",
+        "operator.attrgetter",
+        "pickle.loads",
+    ]:
+        assert is_dangerous(name), name
+    for name in [
+        "sklearn.model_selection._split.StratifiedKFold",
+        "numpy.float64",
+        "builtins.slice",
+        "tests.models.TorchClassifier",
+        "operator.add",
+        "ossify.Thing",
+    ]:
+        assert not is_dangerous(name), name
+    safe = "sklearn.metrics._scorer._PassthroughScorer"
+    assert untrusted_message("f.skops", [safe], [safe]) is None
+    assert untrusted_message("f.skops", [safe], []) == (
+        f"'f.skops' contains types that are not trusted by default: {safe}; "
+        f"if you trust this file, pass --trust {safe}"
+    )
+    message = untrusted_message("f.skops", [safe, "builtins.eval", "posix.system"], [safe])
+    assert message is not None and message.startswith(
+        "'f.skops' refers to builtins.eval, posix.system: refusing to load it"
+    )
+    assert "--trust builtins.eval" not in message and safe not in message
