@@ -6,45 +6,271 @@ Array-trained estimators get one ``X`` input (rows x features); DataFrame-traine
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from exporter.errors import SampleError
-from runtime.inputs import InputSpec, Schema
+from runtime.inputs import InputSpec, KnownValues, Schema
 
 N_SYNTHETIC_ROWS = 64
 
 
 def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> Schema:
     """``dtype``: the element type of numeric inputs, float32 (default) or float64 (skl2onnx
-    computes in double where it can: exact tree thresholds, at some speed cost)."""
+    computes in double where it can: exact tree thresholds, at some speed cost).
+
+    Besides names and types, each input says what values the native pipeline accepts, so that the
+    runtime refuses exactly what sklearn would (or what the graph would answer differently): NaN
+    and ±inf per column, the categories of encoders that raise on unseen values, and the
+    lower-casing text vectorizers apply (see runtime.inputs.InputSpec).
+    """
     if dtype not in ("float32", "float64"):
         raise SampleError(f"dtype={dtype!r}: use float32 or float64")
     from exporter.plan import flatten_steps
 
-    if is_text_vectorizer(flatten_steps(estimator)[0][1]):
-        return Schema("text", (InputSpec("X", "string", 1, allow_nan=False),))
+    first = flatten_steps(estimator)[0][1]
+    if is_text_vectorizer(first):
+        spec = InputSpec("X", "string", 1, allow_nan=False, allow_inf=False, normalize=_lowering(first))
+        return Schema("text", (spec,))
     names = _feature_names(estimator)
-    allow_nan = _first_step_handles_nan(estimator)
+    width = len(names) if names is not None else _n_features(estimator, sample)
+    rules = column_rules(estimator, width)
     if names is not None:
         strings = _string_columns(estimator, sample)
-        nan_ok = _nan_columns(estimator, names)
         specs = tuple(
             InputSpec(
-                n, "string" if n in strings else dtype, 1, n in nan_ok if nan_ok is not None else allow_nan
+                n,
+                "string" if n in strings else dtype,
+                1,
+                allow_nan=rules.nan[j],
+                allow_inf=rules.inf[j],
+                categories=tuple(replace(k, column=0) for k in rules.categories.get(j, ())),
+                normalize=rules.normalize[j] if n in strings else None,
             )
-            for n in names
+            for j, n in enumerate(names)
         )
         return Schema("columns", specs, tuple(names))
-    width = _n_features(estimator, sample)
-    return Schema("matrix", (InputSpec("X", dtype, width, allow_nan),))
+    spec = InputSpec(
+        "X",
+        dtype,
+        width,
+        allow_nan=all(rules.nan),
+        nan_columns=_where(rules.nan),
+        allow_inf=all(rules.inf),
+        inf_columns=_where(rules.inf),
+        categories=tuple(k for j in sorted(rules.categories) for k in rules.categories[j]),
+    )
+    return Schema("matrix", (spec,))
+
+
+def _where(flags: list[bool]) -> tuple[int, ...] | None:
+    """The positions that are True, when some are and some are not (else one flag says it all)."""
+    return tuple(j for j, f in enumerate(flags) if f) if any(flags) and not all(flags) else None
 
 
 def is_text_vectorizer(step: Any) -> bool:
     """TfidfVectorizer / CountVectorizer (and subclasses): the pipeline takes raw documents."""
     return hasattr(step, "vocabulary_") and hasattr(step, "build_analyzer")
+
+
+def _lowering(vectorizer: Any) -> str | None:
+    """Return "lower" when the fitted vectorizer lower-cases with str.lower() (sklearn's own
+    preprocessor does exactly that when no custom preprocessor or analyzer replaces it)."""
+    plain = getattr(vectorizer, "preprocessor", None) is None and not callable(vectorizer.analyzer)
+    return "lower" if getattr(vectorizer, "lowercase", False) and plain else None
+
+
+@dataclass
+class ColumnRules:
+    """Per input column (by position): NaN accepted, ±inf accepted, the known categories where an
+    unseen value must be refused (KnownValues keyed by column), lower-casing of text columns."""
+
+    nan: list[bool]
+    inf: list[bool]
+    categories: dict[int, list[KnownValues]] = field(default_factory=dict)
+    normalize: list[str | None] = field(default_factory=list)
+
+
+def column_rules(estimator: Any, width: int) -> ColumnRules:
+    """What the native pipeline accepts in each of its ``width`` input columns.
+
+    With a ColumnTransformer first, each column follows the branches that read it (all of them
+    must accept a value for it to be accepted); otherwise one rule, the first step's, holds for
+    every column.
+    """
+    from exporter.plan import flatten_steps
+
+    steps = [s for _, s in flatten_steps(estimator)]
+    first, later = steps[0], steps[1:]
+    indices = getattr(first, "_transformer_to_input_indices", None)
+    if not hasattr(first, "transformers_") or indices is None:
+        rules = ColumnRules(
+            [_handles_nan(first)] * width, [_takes_inf(first)] * width, normalize=[None] * width
+        )
+        _add_categories(rules, steps, [], list(range(width)))
+        return rules
+    readers: list[list[Any]] = [[] for _ in range(width)]
+    rules = ColumnRules([True] * width, [True] * width, normalize=[None] * width)
+    for branch, transformer, _ in first.transformers_:
+        columns = [int(j) for j in indices.get(branch, [])]
+        for j in columns:
+            readers[j].append(transformer)
+        if not isinstance(transformer, str):
+            _add_categories(rules, _chain(transformer), later, columns)
+    for j, branches in enumerate(readers):
+        rules.nan[j] = all(_branch_handles_nan(t, later) for t in branches)
+        rules.inf[j] = all(
+            (isinstance(t, str) and t == "drop") or (_passes_through(t) and _starts_with_inf(later))
+            for t in branches
+        )
+        lowering = [_lowering(t) if is_text_vectorizer(t) else None for t in branches]
+        rules.normalize[j] = "lower" if lowering and all(lowering) else None
+    return rules
+
+
+def _chain(estimator: Any) -> list[Any]:
+    """A Pipeline's steps (nested ones flattened, passthrough left out), or the estimator itself."""
+    steps = getattr(estimator, "steps", None)
+    if steps is None:
+        return [estimator]
+    return [s for _, step in steps if step is not None and step != "passthrough" for s in _chain(step)]
+
+
+def _passes_through(transformer: Any) -> bool:
+    """'passthrough', or the identity FunctionTransformer a fitted ColumnTransformer puts in its place."""
+    if isinstance(transformer, str):
+        return transformer == "passthrough"
+    return type(transformer).__name__ == "FunctionTransformer" and transformer.func is None
+
+
+def _branch_handles_nan(transformer: Any, later: list[Any]) -> bool:
+    if isinstance(transformer, str) and transformer == "drop":
+        return True
+    if _passes_through(transformer):
+        return _chain_handles_nan(later)
+    return _handles_nan(transformer)
+
+
+def _handles_nan(estimator: Any) -> bool:
+    """Whether NaN reaching this estimator is dealt with natively: an imputer whose missing value is
+    NaN, a model that takes NaN (HistGradientBoosting), a Pipeline that reaches one through steps
+    that pass NaN along, a ColumnTransformer / FeatureUnion whose every branch deals with it.
+    Otherwise the runtime refuses NaN (a NaN that slipped past would give a silently wrong label:
+    ArgMax of NaN still picks a class)."""
+    name = type(estimator).__name__
+    if "HistGradientBoosting" in name:
+        return True
+    if "Imputer" in name:
+        missing = getattr(estimator, "missing_values", np.nan)
+        return isinstance(missing, float) and np.isnan(missing)
+    if hasattr(estimator, "steps"):
+        return _chain_handles_nan(_chain(estimator))
+    branches = getattr(estimator, "transformers_", None)
+    if branches is not None:
+        return all(_branch_handles_nan(t, []) for _, t, _ in branches)
+    union = getattr(estimator, "transformer_list", None)
+    if union is not None:
+        return all(_branch_handles_nan(t, []) for _, t in union)
+    return False
+
+
+# Steps that pass NaN through unchanged (sklearn lets it through them; so does their ONNX graph).
+_NAN_TRANSPARENT = (
+    "StandardScaler",
+    "MinMaxScaler",
+    "MaxAbsScaler",
+    "RobustScaler",
+    "PowerTransformer",
+    "QuantileTransformer",
+)
+
+
+def _chain_handles_nan(steps: list[Any]) -> bool:
+    """NaN entering a chain of steps is dealt with when it reaches a step that handles it through
+    steps that pass it along (a PCA before the imputer refuses it natively)."""
+    for step in steps:
+        if _handles_nan(step):
+            return True
+        if type(step).__name__ not in _NAN_TRANSPARENT and not _passes_through(step):
+            return False
+    return False
+
+
+def _takes_inf(estimator: Any) -> bool:
+    """sklearn refuses ±inf ("Input X contains infinity") everywhere but in HistGradientBoosting."""
+    return "HistGradientBoosting" in type(estimator).__name__
+
+
+def _starts_with_inf(steps: list[Any]) -> bool:
+    return bool(steps) and _takes_inf(steps[0])
+
+
+def _add_categories(rules: ColumnRules, chain: list[Any], later: list[Any], columns: list[int]) -> None:
+    """Known categories of the encoder of ``chain`` that first reads these columns (after imputers,
+    which leave non-missing values as they are), where an unseen value would not be answered as
+    natively; ``later``: the steps the chain's output goes on to."""
+    position = 0
+    while position < len(chain) and "Imputer" in type(chain[position]).__name__:
+        position += 1
+    if position == len(chain):
+        return
+    encoder, after = chain[position], [*chain[position + 1 :], *later]
+    categories = getattr(encoder, "categories_", None)
+    if categories is None or len(categories) != len(columns):
+        return
+    for k, (column, values) in enumerate(zip(columns, categories, strict=True)):
+        rule = _unknown_rule(encoder, k, after)
+        if rule is not None:
+            reason, truncated = rule
+            known = KnownValues(column, tuple(np.asarray(values).tolist()), reason, truncated)
+            rules.categories.setdefault(column, []).append(known)
+
+
+def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, bool] | None:
+    """(what native sklearn does with an unseen value, refuse only truncations) for column ``k`` of
+    a fitted encoder, or None where the exported graph answers an unseen value as sklearn does.
+
+    Checked against native sklearn 1.9 / skl2onnx 1.20 (tests/runtime/test_refusals.py):
+    OneHotEncoder "error" raises, the graph answered; "ignore" encodes zeros, as the graph does,
+    except for a fraction in a numeric column (the graph casts it to int64: 2.5 is category 2);
+    "infrequent_if_exist"/"warn" count unseen values as infrequent, which the graph cannot (where
+    there are no infrequent categories they encode zeros, and are exported as "ignore").
+    OrdinalEncoder "error" raises, the graph answered -1 (an embedding then wraps to the last
+    row); "use_encoded_value" matches, but unknown_value=nan raises later unless a step takes NaN.
+    TargetEncoder maps unseen values to the target mean, as its graph does: no rule.
+    """
+    name = type(encoder).__name__
+    handle = getattr(encoder, "handle_unknown", None)
+    numeric = np.asarray(encoder.categories_[k]).dtype.kind in "biuf"
+    if name == "OneHotEncoder":
+        if handle == "error":
+            return "OneHotEncoder handle_unknown='error' would raise", False
+        if handle in ("infrequent_if_exist", "warn") and has_infrequent_categories(encoder):
+            return (
+                f"OneHotEncoder handle_unknown={handle!r} would count them as infrequent, "
+                "which the exported graph cannot",
+                False,
+            )
+        if numeric:
+            return f"OneHotEncoder handle_unknown={handle!r} would encode them as all zeros", True
+        return None
+    if name == "OrdinalEncoder":
+        if handle == "error":
+            return "OrdinalEncoder handle_unknown='error' would raise", False
+        unknown = getattr(encoder, "unknown_value", None)
+        if isinstance(unknown, float) and np.isnan(unknown) and not _chain_handles_nan(after):
+            return "OrdinalEncoder unknown_value=nan would pass NaN to a step that refuses it", False
+    return None
+
+
+def has_infrequent_categories(encoder: Any) -> bool:
+    """Whether a fitted encoder grouped some categories as infrequent (min_frequency, max_categories)."""
+    if not getattr(encoder, "_infrequent_enabled", False):
+        return False
+    return any(c is not None for c in encoder.infrequent_categories_)
 
 
 def _feature_names(estimator: Any) -> list[str] | None:
@@ -82,53 +308,13 @@ def _first_linear_width(step: Any) -> int | None:
     return None
 
 
-def _handles_nan(estimator: Any) -> bool:
-    """Whether some step deals with missing values; otherwise the runtime refuses NaN input."""
-    text = repr(type(estimator)) + "".join(repr(type(s)) for s in walk(estimator))
-    return "Imputer" in text or "HistGradientBoosting" in text
-
-
-def _nan_columns(estimator: Any, names: list[str]) -> set[str] | None:
-    """Columns where NaN is handled, when the pipeline starts with a ColumnTransformer: those its
-    imputing branches read, those it drops, and passthrough ones if a later step imputes.
-    None when there is no ColumnTransformer to tell (then one rule holds for every input)."""
-    steps = estimator.steps if hasattr(estimator, "steps") else [("", estimator)]
-    ct = steps[0][1]
-    indices = getattr(ct, "_transformer_to_input_indices", None)
-    if not hasattr(ct, "transformers_") or indices is None:
-        return None
-    later = _handles_nan_any([s for _, s in steps[1:]])
-    ok: set[str] = set()
-    for branch, transformer, _ in ct.transformers_:
-        handles = transformer == "drop" or (
-            later if transformer == "passthrough" else _handles_nan(transformer)
-        )
-        if handles:
-            ok.update(names[i] for i in indices.get(branch, []))
-    return ok
-
-
-def _first_step_handles_nan(estimator: Any) -> bool:
-    """NaN may reach the model only if the first step deals with it for every column: an imputer,
-    a HistGradientBoosting model, or a ColumnTransformer whose every branch imputes or drops.
-    (A NaN that slipped past would give a silently wrong label: ArgMax of NaN still picks a class.)"""
-    from exporter.plan import flatten_steps
-
-    first = flatten_steps(estimator)[0][1]
-    branches = getattr(first, "transformers_", None)
-    if branches is not None:
-        return all(t == "drop" or (t != "passthrough" and _handles_nan(t)) for _, t, _ in branches)
-    return _handles_nan(first)
-
-
-def _handles_nan_any(estimators: list[Any]) -> bool:
-    return any(_handles_nan(e) for e in estimators)
-
-
 def walk(estimator: Any) -> list[Any]:
-    """Every estimator nested in Pipelines, ColumnTransformers and FeatureUnions."""
+    """Every estimator nested in Pipelines, ColumnTransformers and FeatureUnions: the FITTED ones
+    (a fitted ColumnTransformer's children are the clones in ``transformers_``; options keyed by
+    ``id()`` of the unfitted originals in ``transformers`` never reach their converters)."""
     found = []
-    for attr in ("steps", "transformers", "transformer_list"):
+    fitted = "transformers_" if hasattr(estimator, "transformers_") else "transformers"
+    for attr in ("steps", fitted, "transformer_list"):
         for item in getattr(estimator, attr, None) or []:
             child = item[1]
             if hasattr(child, "get_params"):
@@ -142,6 +328,9 @@ def _string_columns(estimator: Any, sample: Any) -> set[str]:
     strings: set[str] = set()
     ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
     for _, transformer, columns in getattr(ct, "transformers_", []):
+        if not isinstance(transformer, str) and is_text_vectorizer(_chain(transformer)[0]):
+            strings.update(str(c) for c in ([columns] if isinstance(columns, str) else columns))
+            continue
         categories = [c for t in [transformer, *walk(transformer)] for c in getattr(t, "categories_", [])]
         if any(np.asarray(c).dtype.kind in "OUS" for c in categories) and isinstance(columns, (list, tuple)):
             strings.update(str(c) for c in columns)

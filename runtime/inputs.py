@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,20 +25,127 @@ from runtime.errors import InvalidInputError
 # ONNX tensor element types the runtime knows how to feed, by the names the exporter writes.
 _NUMERIC = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32}
 _STRING = "string"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_SHOWN = 5  # values named in a message; more are counted, not listed
+_NORMALIZE = ("lower",)
+
+
+@dataclass(frozen=True)
+class KnownValues:
+    """The values an encoder saw at fit, for one column of an input where an unseen value would
+    be answered differently by the native pipeline (it raises) than by the graph (it encodes it
+    as something): the runtime refuses such values instead.
+
+    ``truncated``: refuse only unseen numbers whose integer part is a known value (the graph
+    casts numeric categories to int64, so 2.5 would silently become category 2).
+    """
+
+    column: int  # position within the input (0 for a one-column input)
+    values: tuple[Any, ...]
+    reason: str  # what the native pipeline does, e.g. "OrdinalEncoder handle_unknown='error' would raise"
+    truncated: bool = False
+    _lookup: Any = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        numeric = all(isinstance(v, (int, float, np.number)) for v in self.values)
+        lookup = np.asarray(self.values, dtype=np.float64) if numeric else frozenset(self.values)
+        object.__setattr__(self, "_lookup", lookup)
+
+    @property
+    def numeric(self) -> bool:
+        return isinstance(self._lookup, np.ndarray)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"column": self.column, "values": list(self.values), "reason": self.reason}
+        if self.truncated:
+            doc["truncated"] = True
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> KnownValues:
+        return cls(int(doc["column"]), tuple(doc["values"]), str(doc["reason"]), bool(doc.get("truncated")))
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One ONNX graph input: its name, element type and width (columns)."""
+    """One ONNX graph input: its name, element type and width (columns), and what it accepts.
+
+    ``allow_nan``: NaN is accepted in every column (an imputer, or a model that takes NaN, reads
+    it). ``nan_columns``: for a matrix whose columns differ, the positions where NaN is accepted
+    (it overrides ``allow_nan``, which is then False: what runtimes that predate the list read).
+    ``allow_inf`` / ``inf_columns``: the same for ±inf, which sklearn refuses almost everywhere
+    (imputers fill NaN, never inf); None follows ``allow_nan`` (foreign models: no rule known).
+    ``categories``: known values per column where unseen ones must be refused (see KnownValues).
+    ``normalize="lower"``: documents / text columns are lower-cased with Python's ``str.lower()``
+    before the graph, exactly as sklearn does; the graph lower-cases again (per code point, which
+    differs for final sigma and dotted I), so other consumers should apply ``str.lower()`` too.
+    """
 
     name: str
     dtype: str
     width: int | None
     allow_nan: bool = False
+    nan_columns: tuple[int, ...] | None = None
+    allow_inf: bool | None = None
+    inf_columns: tuple[int, ...] | None = None
+    categories: tuple[KnownValues, ...] = ()
+    normalize: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.normalize is not None and self.normalize not in _NORMALIZE:
+            raise ValueError(f"input {self.name!r}: unknown normalize={self.normalize!r}")
 
     @property
     def is_string(self) -> bool:
         return self.dtype == _STRING
+
+    def nan_ok(self, column: int) -> bool:
+        return column in self.nan_columns if self.nan_columns is not None else self.allow_nan
+
+    def inf_ok(self, column: int) -> bool:
+        if self.inf_columns is not None:
+            return column in self.inf_columns
+        return self.allow_nan if self.allow_inf is None else self.allow_inf
+
+    @property
+    def takes_any_number(self) -> bool:
+        """NaN and ±inf accepted in every column: no finiteness check needed at all."""
+        every = self.nan_columns is None and self.inf_columns is None
+        return every and self.allow_nan and (self.allow_nan if self.allow_inf is None else self.allow_inf)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "dtype": self.dtype,
+            "width": self.width,
+            "allow_nan": self.allow_nan,
+            "allow_inf": self.inf_ok(0) if self.inf_columns is None else False,
+        }
+        if self.nan_columns is not None:
+            doc["nan_columns"] = list(self.nan_columns)
+        if self.inf_columns is not None:
+            doc["inf_columns"] = list(self.inf_columns)
+        if self.categories:
+            doc["categories"] = [k.to_dict() for k in self.categories]
+        if self.normalize is not None:
+            doc["normalize"] = self.normalize
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> InputSpec:
+        """Models exported before ``allow_inf`` existed refuse ±inf everywhere (as sklearn does)."""
+        nan_columns, inf_columns = doc.get("nan_columns"), doc.get("inf_columns")
+        return cls(
+            doc["name"],
+            doc["dtype"],
+            doc.get("width"),
+            bool(doc.get("allow_nan", False)),
+            tuple(int(j) for j in nan_columns) if nan_columns is not None else None,
+            bool(doc.get("allow_inf", False)),
+            tuple(int(j) for j in inf_columns) if inf_columns is not None else None,
+            tuple(KnownValues.from_dict(k) for k in doc.get("categories") or ()),
+            doc.get("normalize"),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,18 +155,21 @@ class Schema:
     ``layout="matrix"``: one input holding every feature (a model trained on an array).
     ``layout="columns"``: one input per DataFrame column, named after it (a model trained on a
     DataFrame); ``feature_names`` gives their order for positional input.
+    ``layout="text"``: one input of documents.
     """
 
     layout: str
     inputs: tuple[InputSpec, ...]
     feature_names: tuple[str, ...] | None = None
-    # (name, numpy dtype, width, allow_nan) of the single matrix input: what the hot path checks.
+    # (name, numpy dtype, width, takes_any_number) of the single matrix input: what the hot path
+    # checks (takes_any_number: no finiteness test). None when values need more checks than
+    # finiteness (known categories): those inputs always take the full path.
     fast: tuple[str, np.dtype, int | None, bool] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.layout == "matrix" and self.inputs[0].dtype in _NUMERIC:
+        if self.layout == "matrix" and self.inputs[0].dtype in _NUMERIC and not self.inputs[0].categories:
             spec = self.inputs[0]
-            fast = (spec.name, np.dtype(_NUMERIC[spec.dtype]), spec.width, spec.allow_nan)
+            fast = (spec.name, np.dtype(_NUMERIC[spec.dtype]), spec.width, spec.takes_any_number)
             object.__setattr__(self, "fast", fast)
 
     @property
@@ -70,20 +180,14 @@ class Schema:
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any]) -> Schema:
-        specs = tuple(
-            InputSpec(i["name"], i["dtype"], i.get("width"), bool(i.get("allow_nan", False)))
-            for i in meta["inputs"]
-        )
+        specs = tuple(InputSpec.from_dict(i) for i in meta["inputs"])
         names = meta.get("feature_names")
         return cls(meta["layout"], specs, tuple(names) if names else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "layout": self.layout,
-            "inputs": [
-                {"name": s.name, "dtype": s.dtype, "width": s.width, "allow_nan": s.allow_nan}
-                for s in self.inputs
-            ],
+            "inputs": [s.to_dict() for s in self.inputs],
             "feature_names": list(self.feature_names) if self.feature_names else None,
         }
 
@@ -121,22 +225,18 @@ def prepare_feeds(X: Any, schema: Schema, *, keep_device: bool = False) -> tuple
     fast = _fast_matrix_feed(X, schema)
     if fast is not None:
         return fast
+    _refuse_unreadable(X, schema)
     if _is_tensor(X):
-        X = X.detach()  # the classic trap: a tensor that requires grad refuses .numpy()
+        X = _readable_tensor(X)
         if X.device.type != "cpu":
-            if keep_device and schema.layout == "matrix":
+            if keep_device and schema.layout == "matrix" and not schema.inputs[0].categories:
                 return _device_feed(X, schema.inputs[0]), int(X.shape[0])
-            X = X.cpu()
-        try:
-            X = np.asarray(X)  # zero-copy for CPU tensors
-        except TypeError as exc:  # e.g. bfloat16 has no numpy dtype
-            raise InvalidInputError(
-                f"cannot read a {X.dtype} tensor: {exc}; convert it with .float()"
-            ) from None
+            X = _host_tensor(X)
+        X = _tensor_array(X)
     feeds: dict[str, Feed]
     if schema.layout == "text":
         spec = schema.inputs[0]
-        feeds = {spec.name: _text_feed(X)}
+        feeds = {spec.name: _text_feed(X, spec)}
     elif schema.layout == "columns":
         columns = _as_columns(X, schema)
         feeds = {spec.name: _column_feed(columns[spec.name], spec) for spec in schema.inputs}
@@ -151,8 +251,129 @@ def prepare_feeds(X: Any, schema: Schema, *, keep_device: bool = False) -> tuple
     return feeds, n_rows.pop()
 
 
+def count_rows(X: Any, schema: Schema) -> int | None:
+    """How many rows ``X`` holds, read without converting it; None when that cannot be told cheaply
+    or ``X`` is not shaped like rows at all (prepare_feeds then names the problem on the whole)."""
+    table = schema.layout != "text"  # a matrix or columns model takes 2-D rows; a text one a list
+    if isinstance(X, np.ndarray) or _is_tensor(X):
+        shape = tuple(X.shape)
+        rows = len(shape) == 2 if table else len(shape) in (1, 2)
+        return int(shape[0]) if rows else None
+    if isinstance(X, (list, tuple)):
+        if table and X and not all(isinstance(row, (list, tuple, np.ndarray)) for row in X[:1]):
+            return None
+        return len(X)
+    if _is_dataframe(X) or hasattr(X, "iloc"):
+        try:
+            return len(X)
+        except TypeError:
+            return None
+    if isinstance(X, Mapping):
+        try:
+            lengths = {len(v) for v in X.values()}
+        except TypeError:  # a scalar value
+            return None
+        return lengths.pop() if len(lengths) == 1 else None
+    return None
+
+
+def take_rows(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of an input that count_rows could measure, without copying the rest:
+    a view of an array or tensor, a slice of a DataFrame, of each column of a dict, of a list."""
+    if hasattr(X, "iloc"):  # pandas: positional, whatever the index
+        return X.iloc[start:stop]
+    if isinstance(X, Mapping):
+        return {k: (v.iloc[start:stop] if hasattr(v, "iloc") else v[start:stop]) for k, v in X.items()}
+    if _is_dataframe(X) and hasattr(X, "slice"):  # polars
+        return X.slice(start, stop - start)
+    return X[start:stop]
+
+
+def _refuse_unreadable(X: Any, schema: Schema) -> None:
+    """Inputs that are not tables at all, named in one line instead of a 0-d array's shape ()."""
+    what = type(X).__name__
+    if X is None:
+        raise InvalidInputError("the input is None; pass a 2-D array, a DataFrame or a list of rows")
+    if isinstance(X, (set, frozenset)):
+        raise InvalidInputError(f"a {what} has no row order; pass a list or an array instead")
+    if isinstance(X, (str, bytes)) and schema.layout != "text":
+        kind = "columns" if schema.layout == "columns" else "numbers"
+        raise InvalidInputError(
+            f"got one {what} ({X[:20]!r}); this model takes a 2-D table of {kind}: an array, "
+            "a DataFrame or a list of rows"
+        )
+    if isinstance(X, (Iterator, KeysView, ValuesView, ItemsView)):
+        raise InvalidInputError(f"a {what} is read once and has no length; pass list(X) or an array instead")
+    if isinstance(X, (int, float, complex, np.generic)):
+        raise InvalidInputError(
+            f"got a single {what} ({X!r}); pass a 2-D array of rows (e.g. [[...]] for one row)"
+        )
+
+
+def _is_tensor(X: Any) -> bool:
+    return hasattr(X, "detach") and hasattr(X, "device") and hasattr(X, "data_ptr")
+
+
+def _readable_tensor(X: Any) -> Any:
+    """The tensor, detached, or InvalidInputError for kinds that have no plain strided data."""
+    if getattr(X, "is_nested", False):
+        raise InvalidInputError(
+            "a nested (ragged) tensor cannot feed the model: pad it to one 2-D tensor "
+            "(torch.nested.to_padded_tensor(x, 0.0)) or stack rows of one length"
+        )
+    if X.device.type == "meta":
+        raise InvalidInputError(
+            f"the input is a 'meta' device tensor of shape {tuple(X.shape)}: it has a shape but no "
+            "values; pass a tensor with data (on 'cpu' or a CUDA device)"
+        )
+    layout = str(getattr(X, "layout", "torch.strided"))
+    if layout != "torch.strided":
+        raise InvalidInputError(f"a {layout} tensor cannot feed the model; convert it with .to_dense()")
+    if getattr(X, "is_quantized", False):
+        raise InvalidInputError("a quantized tensor cannot feed the model; convert it with .dequantize()")
+    if X.is_complex():
+        raise InvalidInputError(
+            f"the input tensor holds complex values ({X.dtype}); the model takes real numbers "
+            "(pass x.real if the imaginary parts are zero)"
+        )
+    if X.is_neg():
+        raise InvalidInputError(
+            "the input tensor is a lazy negative view (its neg bit is set, e.g. from torch._neg_view); "
+            "call .resolve_neg() on it first"
+        )
+    return X.detach()  # the classic trap: a tensor that requires grad refuses .numpy()
+
+
+def _host_tensor(X: Any) -> Any:
+    try:
+        return X.cpu()
+    except Exception as exc:  # a device this torch build cannot copy from
+        raise InvalidInputError(
+            f"cannot copy the input tensor from device {str(X.device)!r} to the host: "
+            f"{_first_line(exc)}; move it with .to('cpu') first"
+        ) from None
+
+
+def _tensor_array(X: Any) -> np.ndarray:
+    try:
+        return np.asarray(X)  # zero-copy for CPU tensors
+    except TypeError as exc:  # e.g. bfloat16 has no numpy dtype
+        raise InvalidInputError(f"cannot read a {X.dtype} tensor: {exc}; convert it with .float()") from None
+    except (RuntimeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"cannot read the {X.dtype} tensor: {_first_line(exc)}; pass x.contiguous().cpu() "
+            "or a numpy array"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def _fast_matrix_feed(X: Any, schema: Schema) -> tuple[dict[str, Feed], int] | None:
-    """The hot path: a C-contiguous 2-D array already of the declared dtype and width, all finite.
+    """The hot path: a C-contiguous 2-D array already of the declared dtype and width, all finite
+    (or with NaN where every column imputes it; any values where every column takes NaN and inf).
 
     Costs well under a microsecond on top of onnxruntime for small batches; anything else (or
     anything wrong) goes through the full checks, which build the precise error message.
@@ -160,19 +381,29 @@ def _fast_matrix_feed(X: Any, schema: Schema) -> tuple[dict[str, Feed], int] | N
     fast = schema.fast
     if fast is None or type(X) is not np.ndarray:
         return None
-    name, dtype, width, allow_nan = fast
+    name, dtype, width, any_number = fast
     shape = X.shape
     if len(shape) != 2 or X.dtype != dtype or (width is not None and shape[1] != width):
         return None
-    if not X.flags.c_contiguous or (not allow_nan and not _all_finite(X)):
+    if not X.flags.c_contiguous:
+        return None
+    if not any_number and not _all_finite(X) and not _only_nan_where_imputed(X, schema.inputs[0]):
         return None
     return {name: X}, shape[0]
 
 
+def _only_nan_where_imputed(X: np.ndarray, spec: InputSpec) -> bool:
+    """Non-finite values that are all NaN, in a model that imputes every column: fine as they are
+    (the common case of missing values, kept off the slow path). Anything else: the full check."""
+    return spec.allow_nan and spec.nan_columns is None and not np.isinf(X).any()
+
+
 _ZEROS: dict[tuple[int, str], np.ndarray] = {}
 # 0 x inf in the test below makes numpy warn "invalid value"; the runtime raises its own clear
-# error right after, so the warning is noise. Scoped to this module's own calls.
+# error right after, so the warning is noise. Scoped to this module's own calls. Likewise a cast
+# to float32 that overflows to inf: _refuse_non_finite names the value right after.
 warnings.filterwarnings("ignore", "invalid value encountered in dot", RuntimeWarning, r"runtime\.inputs")
+warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning, r"runtime\.inputs")
 
 
 def _all_finite(X: np.ndarray) -> bool:
@@ -191,7 +422,7 @@ def _all_finite(X: np.ndarray) -> bool:
     return math.isfinite(flat.dot(zeros))
 
 
-def _text_feed(X: Any) -> np.ndarray:
+def _text_feed(X: Any, spec: InputSpec) -> np.ndarray:
     """Documents: a list / 1-D array / Series of strings (or an (n, 1) column of them)."""
     if isinstance(X, str):
         raise InvalidInputError("pass a list of documents, not one string: model.predict([text])")
@@ -207,11 +438,17 @@ def _text_feed(X: Any) -> np.ndarray:
             f"documents must be strings; row(s) {bad[:5]} hold {type(docs[bad[0]]).__name__} "
             "(replace missing texts with '')"
         )
-    return docs.reshape(-1, 1)
+    return _normalized(docs, spec).reshape(-1, 1)
 
 
-def _is_tensor(X: Any) -> bool:
-    return hasattr(X, "detach") and hasattr(X, "device") and hasattr(X, "data_ptr")
+def _normalized(texts: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Python's str.lower(), as sklearn's vectorizers apply it (final sigma, dotted I): a new array,
+    the caller's is never changed."""
+    if spec.normalize != "lower":
+        return texts
+    out = np.empty(texts.shape, dtype=object)
+    out.ravel()[:] = [t.lower() for t in texts.ravel().tolist()]
+    return out
 
 
 def _device_feed(X: Any, spec: InputSpec) -> dict[str, Feed]:
@@ -221,13 +458,21 @@ def _device_feed(X: Any, spec: InputSpec) -> dict[str, Feed]:
             f"expected a 2-D tensor of shape (n_rows, {spec.width}), got {tuple(X.shape)}"
         )
     if X.is_floating_point() or str(X.dtype) in ("torch.int64", "torch.int32"):
+        wide = X
         X = (X.double() if spec.dtype == "float64" else X.float()).contiguous()
     else:
         raise InvalidInputError(f"input {spec.name!r}: a {X.dtype} tensor cannot feed a {spec.dtype} input")
-    if not spec.allow_nan and X.numel() and not bool(X.isfinite().all()):
-        raise InvalidInputError(
-            "the input tensor holds NaN or infinite values and this model has no imputer for them; "
-            "fill or drop those rows first"
+    if X.numel() and not spec.takes_any_number and not bool(X.isfinite().all()):
+        # Only which columns hold what travels to the host: (width,) booleans.
+        nan, inf = X.isnan().any(0), X.isinf().any(0)
+        overflow = (X.isinf() & wide.isfinite()).any(0) if wide.is_floating_point() else inf & False
+        _refuse_columns(
+            spec,
+            None,
+            _true_at(nan.cpu().numpy()),
+            _true_at((inf & ~overflow).cpu().numpy()),
+            _true_at(overflow.cpu().numpy()),
+            None,
         )
     device = X.device
     dtype = np.dtype(np.float64 if spec.dtype == "float64" else np.float32)
@@ -276,8 +521,15 @@ def _as_columns(X: Any, schema: Schema) -> Mapping[str, Any]:
     return {n: array[:, j] for j, n in enumerate(names)}
 
 
+def _as_array(values: Any) -> np.ndarray:
+    """One column's values (a Series, a list, an array, a tensor) as an ndarray."""
+    if _is_tensor(values):
+        return _tensor_array(_host_tensor(_readable_tensor(values)))
+    return np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+
+
 def _column_feed(values: Any, spec: InputSpec) -> np.ndarray:
-    array = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+    array = _as_array(values)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -300,7 +552,7 @@ def _matrix_feed(X: Any, spec: InputSpec, feature_names: Sequence[str] | None) -
                 "this model was trained on an array without column names: pass a 2-D array, "
                 "not a dict of columns"
             )
-        X = np.column_stack([np.asarray(X[k]) for k in keys]) if keys else np.empty((0, 0))
+        X = np.column_stack([_as_array(X[k]) for k in keys]) if keys else np.empty((0, 0))
     array = _as_2d(X)
     if spec.width is not None and array.shape[1] != spec.width:
         raise InvalidInputError(
@@ -321,6 +573,11 @@ def _as_2d(X: Any) -> np.ndarray:
             f"expected a 2-D input (rows x features), got a 1-D array of {array.shape[0]} values; "
             "use X.reshape(1, -1) for a single row"
         )
+    if array.ndim == 0:
+        raise InvalidInputError(
+            f"expected a 2-D input (rows x features), got a {type(X).__name__} (shape ()); "
+            "pass an array, a DataFrame or a list of rows"
+        )
     if array.ndim != 2:
         raise InvalidInputError(f"expected a 2-D input (rows x features), got shape {array.shape}")
     return array
@@ -329,23 +586,7 @@ def _as_2d(X: Any) -> np.ndarray:
 def _cast(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> np.ndarray:
     """Cast to the declared element type, refusing values that would be silently wrong."""
     if spec.is_string:
-        if array.dtype.kind not in "OUS":
-            raise InvalidInputError(
-                f"column {spec.name!r} holds {array.dtype} values but the model expects strings"
-            )
-        if array.dtype.kind == "O":
-            # set(map(type, ...)) runs in C: 5x faster than an isinstance loop on large columns
-            if set(map(type, array.ravel())) != {str}:
-                missing = [i for i, v in enumerate(array.ravel()) if not isinstance(v, str)]
-                if missing:
-                    raise InvalidInputError(
-                        f"column {spec.name!r} has missing or non-text values at row(s) {missing[:5]}; "
-                        "the exported model cannot represent a missing category: fill them (e.g. with '') "
-                        "first"
-                    )
-            else:
-                return array  # already Python strings: what onnxruntime takes, no copies
-        return array.astype(str).astype(object)
+        return _cast_strings(array, spec)
     target = _NUMERIC.get(spec.dtype)
     if target is None:  # pragma: no cover - the exporter writes only the types above
         raise InvalidInputError(f"input {spec.name!r} has an unsupported type {spec.dtype!r}")
@@ -355,46 +596,197 @@ def _cast(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> 
             f"but the model expects {spec.dtype}"
         )
     if array.dtype.kind == "O":  # e.g. a pandas object column of numbers (or None)
-        if any(issubclass(t, (str, bytes)) for t in set(map(type, array.ravel()))):  # "0.5": text
-            raise InvalidInputError(
-                f"{_describe(array, where)} holds non-numeric values (text) but the model expects "
-                f"{spec.dtype}: convert the column to numbers first"
-            )
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"{_describe(array, where)} holds non-numeric values ({array.dtype}) "
-                f"but the model expects {spec.dtype}"
-            ) from None
+        array = _object_numbers(array, spec, where)
     out = np.ascontiguousarray(array, dtype=target)
-    if not spec.allow_nan and out.dtype.kind == "f" and out.size and not np.isfinite(out).all():
-        bad = ~np.isfinite(out)
-        raise InvalidInputError(
-            f"{_describe(out, where, bad)} holds NaN or infinite values and this model has no "
-            "imputer for them; fill or drop those rows first"
-        )
+    if out.dtype.kind == "f" and out.size and not spec.takes_any_number and not _all_finite(out):
+        _refuse_non_finite(array, out, spec, where)
+    if spec.categories:
+        _refuse_unseen(array, spec, where)
     return out
 
 
-def _describe(array: np.ndarray, where: str | list[str] | None, bad: np.ndarray | None = None) -> str:
-    """Name the offending column: 'column 'age'' or 'feature 3' for anonymous arrays."""
+def _cast_strings(array: np.ndarray, spec: InputSpec) -> np.ndarray:
+    if array.dtype.kind not in "OUS":
+        raise InvalidInputError(
+            f"column {spec.name!r} holds {array.dtype} values but the model expects strings"
+        )
+    # set(map(type, ...)) runs in C: 5x faster than an isinstance loop on large columns. Python
+    # strings are what onnxruntime takes: those go on without a copy (unless lower-cased).
+    if array.dtype.kind != "O" or set(map(type, array.ravel())) != {str}:
+        missing = [i for i, v in enumerate(array.ravel()) if not isinstance(v, str)]
+        if missing:
+            raise InvalidInputError(
+                f"column {spec.name!r} has missing or non-text values at row(s) {missing[:5]}; "
+                "the exported model cannot represent a missing category: fill them (e.g. with '') "
+                "first"
+            )
+        array = array.astype(str).astype(object)
+    if spec.categories:
+        _refuse_unseen(array, spec, spec.name)
+    return _normalized(array, spec)
+
+
+def _object_numbers(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> np.ndarray:
+    """An object array of numbers (Python ints and floats, None) as float64."""
+    if any(issubclass(t, (str, bytes)) for t in set(map(type, array.ravel()))):  # "0.5": text
+        raise InvalidInputError(
+            f"{_describe(array, where)} holds non-numeric values (text) but the model expects "
+            f"{spec.dtype}: convert the column to numbers first"
+        )
+    try:
+        return array.astype(np.float64)
+    except OverflowError:  # a Python int beyond float64 (10**400)
+        cols = _columns_where(array, _too_big_for_float)
+        example = next(v for v in array.ravel().tolist() if _too_big_for_float(v))
+        raise InvalidInputError(
+            f"{_column_names(cols, where)} holds an integer too large for a float ({_short(example)}); "
+            f"the model takes {spec.dtype} values (at most {_limit(spec):.4g} in magnitude): "
+            "clip or rescale the column"
+        ) from None
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{_describe(array, where)} holds non-numeric values ({array.dtype}) "
+            f"but the model expects {spec.dtype}"
+        ) from None
+
+
+def _too_big_for_float(value: Any) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    except (TypeError, ValueError):
+        return False
+    return False
+
+
+def _short(value: Any) -> str:
+    """A value for a message: 10**400 as 100000000000...(401 digits), long texts cut."""
+    text = repr(value)
+    if len(text) <= 24:
+        return text
+    return f"{text[:12]}...({len(text)} digits)" if isinstance(value, int) else f"{text[:20]}...'"
+
+
+def _limit(spec: InputSpec) -> float:
+    return _FLOAT32_MAX if spec.dtype == "float32" else float(np.finfo(np.float64).max)
+
+
+def _columns_where(array: np.ndarray, test: Any) -> list[int]:
+    if array.ndim == 1:
+        return [0]
+    return [j for j in range(array.shape[1]) if any(test(v) for v in array[:, j].tolist())]
+
+
+def _true_at(mask: np.ndarray) -> list[int]:
+    return np.flatnonzero(mask).tolist()
+
+
+def _refuse_non_finite(original: np.ndarray, out: np.ndarray, spec: InputSpec, where: Any) -> None:
+    """Some value of ``out`` is NaN or ±inf: raise unless every one sits where the model takes it.
+
+    ±inf that came from a finite value is an overflow of the cast (1e39 in a float32 input); sklearn
+    itself would have seen the finite number, so it is refused wherever inf is not accepted.
+    """
+    inf = np.isinf(out)
+    if spec.allow_nan and spec.nan_columns is None and not inf.any():
+        return  # NaN only, and every column imputes it
+    nan = np.isnan(out)
+    wider = original.dtype.kind == "f" and original.dtype.itemsize > out.dtype.itemsize
+    overflow = inf & np.isfinite(original) if wider else np.zeros_like(inf)
+    by_column = (lambda m: m.any(axis=0)) if out.ndim == 2 else (lambda m: np.atleast_1d(m.any()))
+    example = original[overflow].flat[0] if overflow.any() else None
+    _refuse_columns(
+        spec,
+        where,
+        _true_at(by_column(nan)),
+        _true_at(by_column(inf & ~overflow)),
+        _true_at(by_column(overflow)),
+        example,
+    )
+
+
+def _refuse_columns(
+    spec: InputSpec, where: Any, nan: list[int], inf: list[int], overflow: list[int], example: Any
+) -> None:
+    """Raise for the first column holding what it does not take: overflow, inf, then NaN."""
+    bad = [j for j in overflow if not spec.inf_ok(j)]
+    if bad:
+        shown = f" (e.g. {float(example):g})" if example is not None else ""
+        raise InvalidInputError(
+            f"{_column_names(bad, where)} holds value(s) beyond the {spec.dtype} range{shown}, which "
+            f"the model would read as infinite (|x| > {_limit(spec):.4g}); clip them to that range "
+            "first, or export the model with dtype='float64' where the pipeline allows it"
+        )
+    bad = [j for j in inf if not spec.inf_ok(j) and spec.nan_ok(j)]
+    if bad:
+        raise InvalidInputError(
+            f"{_column_names(bad, where)} holds infinite values (inf): the native pipeline refuses "
+            "them (imputers fill NaN, never inf); replace them with NaN or a finite value"
+        )
+    bad = sorted({j for j in nan if not spec.nan_ok(j)} | {j for j in inf if not spec.inf_ok(j)})
+    if bad:
+        imputed = ""
+        if spec.nan_columns:
+            imputed = f" (it imputes {_column_names(list(spec.nan_columns), where)} only)"
+        raise InvalidInputError(
+            f"{_column_names(bad, where)} holds NaN or infinite values and this model has no "
+            f"imputer for them{imputed}; fill or drop those rows first"
+        )
+
+
+def _refuse_unseen(values: np.ndarray, spec: InputSpec, where: Any) -> None:
+    """Values an encoder never saw at fit, in columns where native sklearn would not answer as the
+    graph does (see KnownValues)."""
+    for known in spec.categories:
+        column = values if values.ndim == 1 else values[:, known.column]
+        if known.numeric:
+            numbers = np.asarray(column, dtype=np.float64)
+            unseen = numbers[~np.isin(numbers, known._lookup) & ~np.isnan(numbers)]
+            if known.truncated:  # only those the graph's int64 cast turns into a known category
+                unseen = unseen[np.isin(np.trunc(unseen), known._lookup)]
+            found = list(dict.fromkeys(unseen.tolist()))
+        else:
+            values_here = column.tolist()
+            unseen_set = set(values_here).difference(known._lookup)  # in C; ordered below if any
+            found = list(dict.fromkeys(v for v in values_here if v in unseen_set)) if unseen_set else []
+        if found:
+            graph = (
+                "; the exported graph would drop the fraction and read a known one" if known.truncated else ""
+            )
+            raise InvalidInputError(
+                f"{_column_names([known.column], where)} holds value(s) {_listed(found)} the model "
+                f"never saw at fit ({known.reason}{graph}); known: {_listed(list(known.values))}"
+            )
+
+
+def _listed(values: list[Any], limit: int = _SHOWN * 2) -> str:
+    """A list for a message, cut after ``limit`` values: [a, b, c, ... (40 in all)]."""
+    shown = [_short(v) for v in values[:limit]]
+    more = f", ... ({len(values)} in all)" if len(values) > limit else ""
+    return "[" + ", ".join(shown) + more + "]"
+
+
+def _column_names(columns: list[int], where: str | list[str] | None) -> str:
+    """'column 'age'', 'feature 3', 'column a, b' (named matrix features); at most _SHOWN named."""
     if isinstance(where, str):
         return f"column {where!r}"
-    if bad is None:
-        # Find the first column whose values do not convert.
-        # The columns whose values do not convert; all of them for text that happens to parse.
-        bad_cols = []
-        for j in range(array.shape[1] if array.ndim == 2 else 0):
-            try:
-                array[:, j].astype(np.float64)
-            except (TypeError, ValueError):
-                bad_cols.append(j)
-        if not bad_cols and array.ndim == 2 and array.dtype.kind in "USc":
-            bad_cols = list(range(array.shape[1]))
-    else:
-        bad_cols = sorted(set(np.nonzero(bad)[1].tolist())) if bad.ndim == 2 else []
-    if not bad_cols:
-        return "the input"
-    names = [where[j] if where else f"feature {j}" for j in bad_cols[:5]]
-    return ("column " if where else "") + ", ".join(map(str, names))
+    names = [str(where[j]) if where else f"feature {j}" for j in columns[:_SHOWN]]
+    more = f" (and {len(columns) - _SHOWN} more)" if len(columns) > _SHOWN else ""
+    return ("column " if where else "") + ", ".join(names) + more
+
+
+def _describe(array: np.ndarray, where: str | list[str] | None) -> str:
+    """Name the columns whose values do not convert to numbers: 'column 'age'', 'feature 3' (all
+    of them for text that happens to parse)."""
+    if isinstance(where, str):
+        return f"column {where!r}"
+    bad_cols = []
+    for j in range(array.shape[1] if array.ndim == 2 else 0):
+        try:
+            array[:, j].astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
+            bad_cols.append(j)
+    if not bad_cols and array.ndim == 2 and array.dtype.kind in "USc":
+        bad_cols = list(range(array.shape[1]))
+    return _column_names(bad_cols, where) if bad_cols else "the input"

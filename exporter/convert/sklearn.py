@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -73,6 +74,7 @@ def convert_sklearn_stage(
         "string": StringTensorType,
     }
     initial_types = [(name, types[dtype]([None, width])) for name, dtype, width in inputs]
+    steps = [(name, native_unknowns(step)) for name, step in steps]
     estimator = steps[0][1] if len(steps) == 1 else Pipeline(steps)
     options = converter_options(steps)
     apply_skl2onnx_compat()
@@ -113,6 +115,37 @@ def converter_options(steps: list[tuple[str, Any]]) -> dict[int, dict[str, Any]]
             if hasattr(est, "vocabulary_") and hasattr(est, "token_pattern"):
                 options[id(est)] = {"locale": PORTABLE_LOCALE, "tokenexp": _re2_pattern(est.token_pattern)}
     return options
+
+
+def native_unknowns(estimator: Any) -> Any:
+    """The estimator as skl2onnx must see it to encode unseen categories as sklearn does.
+
+    OneHotEncoder(handle_unknown="infrequent_if_exist" or "warn") without infrequent categories
+    encodes an unseen value as all zeros, exactly like "ignore"; skl2onnx writes ``zeros=1`` for
+    "ignore" only, and onnxruntime then fails on the value ("Unknown Category and zeros = 0").
+    Such encoders are converted as shallow copies set to "ignore", and the containers above them
+    as shallow copies holding those: the user's fitted objects are never changed.
+    """
+    from exporter.schema import has_infrequent_categories
+
+    if type(estimator).__name__ == "OneHotEncoder":
+        if estimator.handle_unknown in ("infrequent_if_exist", "warn") and not (
+            has_infrequent_categories(estimator)
+        ):
+            twin = copy.copy(estimator)
+            twin.handle_unknown = "ignore"
+            return twin
+        return estimator
+    for attr in ("steps", "transformers_", "transformer_list"):
+        items = getattr(estimator, attr, None)
+        if not isinstance(items, list):
+            continue
+        swapped = [(item[0], native_unknowns(item[1]), *item[2:]) for item in items]
+        if any(new[1] is not old[1] for new, old in zip(swapped, items, strict=True)):
+            twin = copy.copy(estimator)
+            setattr(twin, attr, swapped)
+            return twin
+    return estimator
 
 
 def _re2_pattern(pattern: str | None) -> str | None:
