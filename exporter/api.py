@@ -16,7 +16,7 @@ from exporter.convert.heads import Head, suggest_head
 from exporter.diagnose import diagnose
 from exporter.edge import Variant, add_ort_format, build_variants
 from exporter.edge.target import CompatibilityError, downgrade
-from exporter.errors import ParityError
+from exporter.errors import OptionError, ParityError
 from exporter.load import unwrap
 from exporter.passes import (
     DEFAULT_PASSES,
@@ -30,8 +30,11 @@ from exporter.passes import (
 from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, untested_steps
 from exporter.registry import load_builtin
 from exporter.schema import coerce_sample, infer_schema, peek_sample, read_sample, synthesize_sample
+from runtime import integrity
 from runtime._proto import graph_sha256
 from runtime.compat import Target, target_for
+from runtime.errors import InvalidOptionError
+from runtime.parity import check_tolerances
 from runtime.verify import recorded_rules
 
 
@@ -53,11 +56,9 @@ class ExportResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the model to ``path``, its variants next to it (``model.int8.onnx``, ``model.ort``,
-        ``model.int8.ort``, ``required_operators.config``); return ``path``."""
-        path = package.save(self.model, path)
-        for target, data in self.files(path).items():
-            target.write_bytes(data)
-        return path
+        ``model.int8.ort``, ``required_operators.config``); return ``path``. All or nothing: every
+        file goes to a temp file first, and a failure (disk full) leaves the old files as they were."""
+        return package.save(self.model, path, self.files(path))
 
     def files(self, path: str | Path) -> dict[Path, bytes]:
         """What ``save(path)`` writes besides ``path`` itself."""
@@ -126,6 +127,7 @@ def export(
     quantize: str | None = None,
     fp16: bool = False,
     ort_format: bool = False,
+    sign_key: bytes | str | None = None,
 ) -> ExportResult:
     """Compile a fitted Pipeline / search CV / estimator into one ONNX model and check its parity.
 
@@ -140,7 +142,12 @@ def export(
     variants) for that onnxruntime release; ``quantize="dynamic"|"static"`` adds an int8 variant,
     ``fp16=True`` a float16 one (GPU targets), ``ort_format=True`` ORT-format copies of every model
     and a ``required_operators.config``. Every variant passes its own parity check or raises.
+
+    Every model is sealed last (content hash over graph, weights and metadata, checked by
+    ``runtime.load``); ``sign_key`` adds an HMAC-SHA256 signature that ``runtime.load(key=)``
+    demands (README "Integrity").
     """
+    tolerances = _checked_tolerances(tolerances)  # a NaN tolerance would pass every gate
     load_builtin()
     target = _runtime_target(min_runtime)
     estimator = unwrap(estimator)
@@ -180,6 +187,8 @@ def export(
     meta["parity"] = report.to_dict()
     meta["golden"] = package.golden_rows(plan, plan.expected)
     package.attach(model, meta)
+    key = _signing_key(sign_key)
+    package.seal(model, key)
     result = ExportResult(model, report, plan, pass_results)
     if not report.passed and not force:
         raise ParityError(_parity_message(plan, report), report)
@@ -189,7 +198,7 @@ def export(
             base, _ = run_passes(merged, [p for p in passes if p != "fold_affine"], verify=verify)
             base = downgrade(base, target) if target is not None else base
         result.variants = build_variants(
-            model, plan, target, quantize_mode=quantize, fp16=fp16, quantization_base=base
+            model, plan, target, quantize_mode=quantize, fp16=fp16, quantization_base=base, sign_key=key
         )
         for variant in result.variants:
             if not variant.report.passed and not force:
@@ -203,6 +212,22 @@ def export(
         result.ort, result.ort_config = add_ort_format(models)
         _check_ort(result, plan, tolerances, origin, force)
     return result
+
+
+def _checked_tolerances(
+    tolerances: dict[str, tuple[float, float]] | None,
+) -> dict[str, tuple[float, float]] | None:
+    try:
+        return check_tolerances(tolerances) if tolerances is not None else None
+    except InvalidOptionError as exc:
+        raise OptionError(str(exc)) from None
+
+
+def _signing_key(sign_key: bytes | str | None) -> bytes | None:
+    try:
+        return integrity.as_key(sign_key)
+    except InvalidOptionError as exc:
+        raise OptionError(f"sign_key: {exc}") from None
 
 
 def _runtime_target(min_runtime: str | None) -> Target | None:

@@ -9,10 +9,13 @@ from typing import Any
 import numpy as np
 
 from exporter.diagnose import diagnose
+from exporter.errors import OptionError
 from exporter.load import unwrap
 from exporter.parity import METHODS, ParityReport, compare, native_outputs
 from exporter.plan import make_plan, make_stages, native_errors
 from exporter.schema import coerce_sample, read_sample
+from runtime.errors import InvalidOptionError
+from runtime.parity import check_tolerances
 from runtime.verify import recorded_rules
 
 
@@ -28,6 +31,10 @@ def check(
     import runtime
     from runtime.verify import golden_inputs
 
+    try:  # first: a NaN tolerance would pass every comparison
+        tolerances = check_tolerances(tolerances) if tolerances is not None else None
+    except InvalidOptionError as exc:
+        raise OptionError(str(exc)) from None
     estimator = unwrap(estimator)
     rt = (
         model if isinstance(model, runtime.Model) else runtime.load(model, providers=["CPUExecutionProvider"])

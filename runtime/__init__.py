@@ -13,6 +13,7 @@ from __future__ import annotations
 from runtime.errors import (
     InvalidInputError,
     InvalidOptionError,
+    ModelClosedError,
     ModelLoadError,
     ModelRuntimeError,
     ProviderError,
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidOptionError",
     "Model",
+    "ModelClosedError",
     "ModelLoadError",
     "ModelRuntimeError",
     "ProviderError",

@@ -9,11 +9,12 @@ are scanned quickly without copying tensor data.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Field numbers from onnx.proto (stable since IR 3).
-_MODEL_IR_VERSION, _MODEL_GRAPH, _MODEL_OPSET, _MODEL_FUNCTIONS = 1, 7, 8, 25
+_MODEL_IR_VERSION, _MODEL_GRAPH, _MODEL_OPSET, _MODEL_METADATA, _MODEL_FUNCTIONS = 1, 7, 8, 14, 25
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
 _NODE_ATTRIBUTE = 5
 _FUNCTION_NODE = 7
@@ -21,6 +22,14 @@ _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_NAME, _TENSOR_EXTERNAL_DATA = 8, 13
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
+
+
+# Graphs nest through node attributes (If/Loop/Scan bodies). protobuf's own parser (the one
+# onnxruntime uses) stops at 100 nested messages; each graph level is three (graph, node,
+# attribute), so a deeper model cannot load anyway — and would exhaust Python's stack here.
+MAX_GRAPH_DEPTH = 32
+# metadata_props entries that seal the model (runtime/integrity.py): kept out of the content hash.
+SEAL_KEYS = ("hybridonnx.sha256", "hybridonnx.signature")
 
 
 class ProtoError(ValueError):
@@ -33,6 +42,7 @@ class ModelHeader:
     opsets: dict[str, int] = field(default_factory=dict)
     external_data: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, location)
     format: str = "onnx"  # or "ort": onnxruntime's flatbuffer format, which this reader skips
+    metadata: dict[str, str] = field(default_factory=dict)  # metadata_props, key → value
 
 
 def is_ort_format(data: bytes) -> bool:
@@ -57,6 +67,10 @@ def read_header(data: bytes) -> ModelHeader:
             header.opsets[domain or "ai.onnx"] = version
         elif number == _MODEL_GRAPH and isinstance(value, memoryview):
             _scan_graph(value, header.external_data)
+        elif number == _MODEL_METADATA and isinstance(value, memoryview):
+            key, text = metadata_entry(value)
+            if key is not None:
+                header.metadata[key] = text
         elif number == _MODEL_FUNCTIONS and isinstance(value, memoryview):
             for n, v in _fields(value):
                 if n == _FUNCTION_NODE and isinstance(v, memoryview):
@@ -64,7 +78,22 @@ def read_header(data: bytes) -> ModelHeader:
     return header
 
 
-def _scan_graph(graph: memoryview, found: list[tuple[str, str]]) -> None:
+def metadata_entry(entry: memoryview) -> tuple[str | None, str]:
+    """(key, value) of one StringStringEntryProto; key None when it has none."""
+    key, value = None, ""
+    for number, v in _fields(entry):
+        if isinstance(v, memoryview):
+            text = bytes(v).decode("utf-8", "replace")
+            if number == 1:
+                key = text
+            elif number == 2:
+                value = text
+    return key, value
+
+
+def _scan_graph(graph: memoryview, found: list[tuple[str, str]], depth: int = 0) -> None:
+    if depth > MAX_GRAPH_DEPTH:
+        raise ProtoError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels")
     for number, value in _fields(graph):
         if not isinstance(value, memoryview):
             continue
@@ -73,10 +102,10 @@ def _scan_graph(graph: memoryview, found: list[tuple[str, str]]) -> None:
         elif number == _GRAPH_SPARSE_INITIALIZER:
             _scan_sparse(value, found)
         elif number == _GRAPH_NODE:
-            _scan_node(value, found)
+            _scan_node(value, found, depth)
 
 
-def _scan_node(node: memoryview, found: list[tuple[str, str]]) -> None:
+def _scan_node(node: memoryview, found: list[tuple[str, str]], depth: int = 0) -> None:
     for number, value in _fields(node):
         if number != _NODE_ATTRIBUTE or not isinstance(value, memoryview):
             continue
@@ -86,7 +115,7 @@ def _scan_node(node: memoryview, found: list[tuple[str, str]]) -> None:
             if n in (_ATTR_T, _ATTR_TENSORS):
                 _scan_tensor(v, found)
             elif n in (_ATTR_G, _ATTR_GRAPHS):
-                _scan_graph(v, found)
+                _scan_graph(v, found, depth + 1)
             elif n in (_ATTR_SPARSE, _ATTR_SPARSES):
                 _scan_sparse(v, found)
 
@@ -168,22 +197,46 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-# The fields that define what a model computes: IR version, graph, opsets, functions. Metadata
-# (where the hash itself is stored), producer and doc strings are left out.
+# The fields that define what a model computes: IR version, graph, opsets, functions. Metadata,
+# producer and doc strings are left out.
 _HASHED_FIELDS = (_MODEL_IR_VERSION, _MODEL_GRAPH, _MODEL_OPSET, _MODEL_FUNCTIONS)
 
 
 def graph_sha256(data: bytes) -> str:
     """SHA-256 of the computing part of a serialized model, in file order, without parsing tensors.
 
-    The exporter stores it in the metadata; ``runtime info`` / ``verify`` recompute it to say
-    whether the graph (weights included) is the one that passed parity at export.
+    It names *the graph* (variants record the graph they were made from); whether a file is intact
+    — graph, weights and metadata — is the content hash's job (``content_sha256``).
     """
-    import hashlib
-
     digest = hashlib.sha256()
     view = memoryview(data)
     for number, _, start, end in _spans(view):
         if number in _HASHED_FIELDS:
             digest.update(view[start:end])
+    return digest.hexdigest()
+
+
+def content_sha256(data: bytes, external: dict[str, bytes] | None = None) -> str:
+    """SHA-256 of everything in a serialized model except its seal (the ``SEAL_KEYS`` metadata
+    entries), in file order, then of each external-data file (by location, sorted).
+
+    Field spans are hashed as they are in the file, so the digest does not depend on where the
+    seal entries sit: the exporter computes it before adding them, the runtime after.
+    """
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    for number, value, start, end in _spans(view):
+        if (
+            isinstance(value, memoryview)
+            and number == _MODEL_METADATA
+            and metadata_entry(value)[0] in SEAL_KEYS
+        ):
+            continue
+        digest.update(view[start:end])
+    for location in sorted(external or {}):
+        blob = (external or {})[location]
+        name = location.encode("utf-8")
+        # Length-prefixed, so that no two different (location, bytes) lists hash alike.
+        digest.update(len(name).to_bytes(8, "little") + name + len(blob).to_bytes(8, "little"))
+        digest.update(blob)
     return digest.hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.integrity import Integrity
 from runtime.model import Model
 
 
@@ -21,6 +22,7 @@ def describe(model: Model) -> dict[str, Any]:
         "opsets": model.header.opsets,
         "graph_sha256": model.graph_sha256,
         "graph_unchanged": model.graph_unchanged,
+        "integrity": model.integrity.to_dict() if model.integrity else None,
     }
     if model.task == "classifier":
         info["classes"] = meta.get("classes")
@@ -89,6 +91,8 @@ def format_info(info: dict[str, Any]) -> str:
     else:
         state = graph_state[info["graph_unchanged"]]
         lines.append(f"graph:      sha256 {info['graph_sha256'][:16]}… — {state}")
+    if info.get("integrity"):
+        lines.append(f"content:    {Integrity(**info['integrity']).line()}")
     parity = info.get("parity")
     if parity:
         verdict = "passed" if parity["passed"] else "FAILED"

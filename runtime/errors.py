@@ -19,6 +19,10 @@ class InvalidOptionError(ModelRuntimeError, ValueError):
     """An argument of load / predict / verify (or a CLI option) is out of range or of the wrong type."""
 
 
+class ModelClosedError(ModelRuntimeError):
+    """The model was closed: load it again to use it."""
+
+
 class UnsupportedMethodError(ModelRuntimeError, AttributeError):
     """The method does not exist for this model (e.g. predict_proba on a regressor)."""
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import stat
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -22,10 +23,17 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from runtime import integrity
 from runtime import providers as _providers
 from runtime._proto import ModelHeader, ProtoError, graph_sha256, is_ort_format, read_header
 from runtime.compat import installed_too_old
-from runtime.errors import InvalidInputError, ModelLoadError, UnsupportedMethodError
+from runtime.errors import (
+    InvalidInputError,
+    InvalidOptionError,
+    ModelClosedError,
+    ModelLoadError,
+    UnsupportedMethodError,
+)
 from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
 
 METADATA_KEY = "hybridonnx"
@@ -73,6 +81,17 @@ if hasattr(os, "register_at_fork"):
 IO_BINDING_MIN_ROWS = 1024
 
 
+# ONNX protobuf files cannot exceed 2 GiB (protobuf's own limit): a larger file is refused before
+# it is read. External data (weights kept beside the model) is capped by load(max_bytes=).
+MAX_PROTOBUF_BYTES = 2**31 - 1
+DEFAULT_MAX_BYTES = 8 * 2**30
+# More intra-op threads than this per core only adds memory (each thread has its own stack and
+# arena): threads=10**6 was accepted and took 21.7 GB.
+MAX_THREADS_PER_CORE = 4
+# Metadata formats this runtime reads: "hybridonnx/1" (not sealed) and "hybridonnx/2" (sealed).
+FORMATS = {"hybridonnx/1": False, "hybridonnx/2": True}
+
+
 def load(
     model: str | os.PathLike[str] | bytes,
     providers: str | Sequence[str] = "auto",
@@ -84,6 +103,9 @@ def load(
     spinning: bool = False,
     io_binding: str = "auto",
     lazy: bool = False,
+    key: bytes | str | None = None,
+    check_hash: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Model:
     """Load an ONNX model written by ``exporter`` (or any ONNX model) for inference.
 
@@ -94,20 +116,43 @@ def load(
     spinning:   let idle worker threads spin (lower latency, burns CPU between calls).
     io_binding: ``"auto"`` (CUDA tensors, and large batches on CUDA), ``"always"``, ``"never"``.
     lazy:       defer creating the session to the first call (the file is still checked now).
+    key:        refuse the model unless it was signed with this key (``exporter --sign-key``).
+    check_hash: recompute the content hash sealed at export and refuse a file that differs
+                (default; costs one SHA-256 pass over the file, see README "Integrity").
+    max_bytes:  refuse models whose file plus external data exceed this size.
     """
-    if io_binding not in ("auto", "always", "never"):
-        raise ModelLoadError(f"io_binding={io_binding!r}: use auto, always or never")
+    flags = {"lazy": lazy, "check_hash": check_hash, "strict": strict, "spinning": spinning}
+    _check_options(threads, io_binding, flags, max_bytes)
+    key_bytes = integrity.as_key(key)
     if isinstance(model, (bytes, bytearray, memoryview)):
         data, path = bytes(model), None
-    else:
+    elif isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {str(path)!r}")
-        data = read_file(path)
+        data = read_file(path, max_bytes)
+    else:
+        raise InvalidOptionError(f"load() takes a path or the model's bytes, got {type(model).__name__}")
     source = str(path) if path else "<bytes>"
     if not data:
         raise ModelLoadError(f"model file {source!r} is empty")
+    if len(data) > min(max_bytes, MAX_PROTOBUF_BYTES):
+        raise ModelLoadError(_too_large(source, len(data), max_bytes))
     header = _check_header(data, path, source)
+    external = _read_external(header, path, source, max_bytes - len(data))
+    fmt, legacy_hash = _peek_format(header)
+    # The seal first: a damaged file is reported as damaged, whatever part the damage hit.
+    seal = integrity.check(
+        data,
+        header,
+        external,
+        source,
+        key=key_bytes,
+        check_hash=check_hash,
+        sealed_format=FORMATS.get(str(fmt), False),
+        legacy_graph_sha256=legacy_hash if fmt == "hybridonnx/1" else None,
+    )
+    meta = _read_metadata(header, source)
     specs = _providers.resolve(providers, precision=precision, device_id=device_id)
     model_ = Model(
         data,
@@ -120,14 +165,51 @@ def load(
         spinning=spinning,
         io_binding=io_binding,
         device_id=device_id,
+        external=external,
+        metadata=meta if header.format == "onnx" else None,
+        seal=seal,
     )
     if not lazy:
         model_._session()
+    if header.format == "ort":
+        model_.metadata  # noqa: B018 - read now: a malformed document fails load, not a later call
     return model_
 
 
-def read_file(path: Path) -> bytes:
+def _check_options(threads: Any, io_binding: Any, flags: dict[str, Any], max_bytes: Any) -> None:
+    """Arguments of load(), refused with one line each (not a TypeError from onnxruntime)."""
+    if io_binding not in ("auto", "always", "never"):
+        raise InvalidOptionError(f"io_binding={io_binding!r}: use auto, always or never")
+    limit = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if threads is not None and (
+        not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= limit
+    ):
+        raise InvalidOptionError(
+            f"threads={threads!r}: use an int from 1 to {limit} ({MAX_THREADS_PER_CORE} per core), "
+            "or None for onnxruntime's default"
+        )
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidOptionError(f"{name}={value!r}: use True or False")
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        raise InvalidOptionError(f"max_bytes={max_bytes!r}: use a positive number of bytes")
+
+
+def _too_large(source: str, size: int, max_bytes: int) -> str:
+    if size > MAX_PROTOBUF_BYTES:
+        return (
+            f"{source}: {size / 2**30:.1f} GiB is larger than an ONNX protobuf file can be (2 GiB); "
+            "keep the weights in external data files next to the model"
+        )
+    return f"{source}: {size / 2**30:.2f} GiB exceeds max_bytes={max_bytes}; raise max_bytes to load it"
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The file's bytes, refused by its size before it is read."""
     try:
+        size = path.stat().st_size
+        if size > min(max_bytes, MAX_PROTOBUF_BYTES):
+            raise ModelLoadError(_too_large(str(path), size, max_bytes))
         return path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
@@ -138,35 +220,125 @@ def _check_header(data: bytes, path: Path | None, source: str) -> ModelHeader:
         return ModelHeader(format="ort")
     try:
         header = read_header(data)
-    except ProtoError:
+    except ProtoError as exc:
         raise ModelLoadError(
-            f"{source}: not an ONNX model (the file does not parse as ONNX protobuf; "
-            "truncated or another format?)"
+            f"{source}: not an ONNX model this runtime can load ({exc}; truncated, corrupt or "
+            "another format?)"
         ) from None
     if header.ir_version == 0 or not header.opsets:
         raise ModelLoadError(f"{source}: not an ONNX model (no IR version or opset in the file)")
     too_old = installed_too_old(ort.__version__, header.ir_version, header.opsets)
     if too_old:  # say it before onnxruntime fails with a bare "Unsupported model IR version"
         raise ModelLoadError(f"{source}: {too_old}")
-    for tensor, location in header.external_data:
-        _check_external(tensor, location, path, source)
     return header
 
 
-def _check_external(tensor: str, location: str, path: Path | None, source: str) -> None:
-    """External data must live inside the model's folder: no absolute paths, '..' or symlink escapes."""
-    if path is None:
+def _read_external(header: ModelHeader, path: Path | None, source: str, budget: int) -> dict[str, bytes]:
+    """Read every external-data file once, now, from the folder onnxruntime would read it from.
+
+    The session is later given these very bytes (``_create_session``), so what onnxruntime
+    computes with is what was checked and hashed, however the files change after load.
+    """
+    external: dict[str, bytes] = {}
+    for tensor, location in header.external_data:
+        if location in external:
+            continue
+        if path is None:
+            raise ModelLoadError(
+                f"{source}: tensor {tensor!r} keeps its data in an external file ({location!r}); "
+                "load the model from its path, not from bytes"
+            )
+        target = _contained(tensor, location, path, source)
+        try:
+            size = target.stat().st_size
+            if size > budget:
+                raise ModelLoadError(
+                    f"{source}: external data {location!r} ({size} bytes) takes the model past "
+                    "max_bytes; raise max_bytes to load it"
+                )
+            external[location] = target.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(
+                f"{source}: cannot read external data {location!r} of tensor {tensor!r}: {exc.strerror}"
+            ) from None
+        budget -= size
+    return external
+
+
+def _contained(tensor: str, location: str, path: Path, source: str) -> Path:
+    """External data must be a regular file inside the folder of the path given (the folder
+    onnxruntime resolves locations against — not the folder a symlinked model points to): no
+    absolute paths, no '..', no symlink or hard link leading elsewhere."""
+    folder = path.parent
+    target = folder / location
+    refused = (
+        f"{source}: tensor {tensor!r} points to external data {location!r} outside the model's "
+        "folder; refusing to read it (keep external data files next to the model, as plain files)"
+    )
+    if not location or Path(location).is_absolute() or ".." in Path(location).parts:
+        raise ModelLoadError(refused)
+    try:
+        resolved = target.resolve(strict=True)
+        info = target.lstat()
+    except (OSError, RuntimeError):  # missing, or a symlink loop
         raise ModelLoadError(
-            f"{source}: tensor {tensor!r} keeps its data in an external file ({location!r}); "
-            "load the model from its path, not from bytes"
-        )
-    folder = path.resolve().parent
-    target = (folder / location).resolve()
-    if Path(location).is_absolute() or ".." in Path(location).parts or folder not in target.parents:
+            f"{source}: external data {location!r} of tensor {tensor!r} is missing next to the model"
+        ) from None
+    inside = folder.resolve() in resolved.parents
+    if not inside or not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        raise ModelLoadError(refused)
+    return target
+
+
+def _peek_format(header: ModelHeader) -> tuple[Any, Any]:
+    """(format, graph_sha256) of the metadata document, or Nones when it does not parse (load
+    reports that, after the seal has had its say)."""
+    try:
+        meta = json.loads(header.metadata.get(METADATA_KEY, "{}"))
+        return (meta.get("format"), meta.get("graph_sha256")) if isinstance(meta, dict) else (None, None)
+    except (ValueError, RecursionError):
+        return None, None
+
+
+def _read_metadata(header: ModelHeader, source: str) -> dict[str, Any]:
+    """The exporter's metadata document, parsed and checked now: a malformed one is refused at
+    load instead of failing (or answering wrongly) on a later call."""
+    text = header.metadata.get(METADATA_KEY)
+    return {} if text is None else parse_metadata(text, source)
+
+
+def parse_metadata(text: str, source: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
         raise ModelLoadError(
-            f"{source}: tensor {tensor!r} points to external data {location!r} outside the model's "
-            "folder; refusing to read it (keep external data files next to the model)"
+            f"{source}: the model's {METADATA_KEY!r} metadata is not valid JSON; export it again"
+        ) from None
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{source}: the model's {METADATA_KEY!r} metadata is not a JSON object")
+    fmt = meta.get("format")
+    if fmt not in FORMATS:
+        raise ModelLoadError(
+            f"{source}: metadata format {fmt!r} is not one this runtime reads ({sorted(FORMATS)}); "
+            "upgrade hybridonnx"
         )
+    try:
+        Schema.from_metadata(meta)
+        outputs = meta.get("outputs", {})
+        for name, spec in outputs.items():
+            np.dtype(spec["native_dtype"])
+            if not isinstance(name, str) or not isinstance(spec["shape"], list):
+                raise TypeError(name)
+        if meta.get("task") not in ("classifier", "regressor", "transformer"):
+            raise ValueError(meta.get("task"))
+        if meta["task"] == "classifier":
+            restore_dtype(np.asarray(meta["classes"], dtype=object), meta["classes_dtype"])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelLoadError(
+            f"{source}: the model's {METADATA_KEY!r} metadata is malformed ({type(exc).__name__}: "
+            f"{exc}); export it again"
+        ) from None
+    return meta
 
 
 @dataclass(frozen=True)
@@ -197,8 +369,13 @@ class Model:
         spinning: bool = False,
         io_binding: str = "auto",
         device_id: int = 0,
+        external: dict[str, bytes] | None = None,
+        metadata: dict[str, Any] | None = None,
+        seal: integrity.Integrity | None = None,
     ) -> None:
         self._data = data
+        self._external = external or {}  # location → the bytes checked at load (see _read_external)
+        self.integrity = seal  # what load established: content hash checked, signature checked
         self._path = path
         self.source = str(path) if path else "<bytes>"
         self.header = header
@@ -212,7 +389,8 @@ class Model:
         self._lock = threading.Lock()
         self._generation = -1
         self._sess: ort.InferenceSession | None = None
-        self._meta: dict[str, Any] | None = None
+        self._meta: dict[str, Any] | None = metadata
+        self._closed = False
         self._schema: Schema | None = None
         self._native: dict[str, np.dtype] | None = None
         self._lookup: np.ndarray | bool | None = None  # see _label_lookup
@@ -225,6 +403,8 @@ class Model:
         sess = self._sess
         if sess is not None and self._generation == _PROCESS[0]:
             return sess
+        if self._closed:
+            raise ModelClosedError(f"{self.source}: the model was closed; call runtime.load again to use it")
         with self._lock:
             if self._sess is None or self._generation != _PROCESS[0]:
                 if self._sess is not None:  # inherited, and the fork hook did not run: see _leak
@@ -251,17 +431,8 @@ class Model:
         if self._threads:
             options.intra_op_num_threads = self._threads
         options.log_severity_level = 3
-        # External data resolves relative to the model file: give onnxruntime the path, checked
-        # again now — a lazy, reopened or forked session reads the file later than load() did.
-        model: Any = self._data
-        if self.header.external_data and self._path:
-            if read_file(self._path) != self._data:
-                raise ModelLoadError(
-                    f"{self.source}: the model file changed since it was loaded; load it again"
-                )
-            model = str(self._path)
         try:
-            sess = ort.InferenceSession(model, sess_options=options, providers=self._provider_specs)
+            sess = _open_session(self._data, self._external, options, self._provider_specs)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelLoadError(_explain_load_failure(self.source, self.header, exc)) from None
         active = sess.get_providers()
@@ -285,6 +456,8 @@ class Model:
         return _providers.effective_precision(self.providers, self.precision_requested)
 
     def close(self) -> None:
+        """Release the session. Any later call raises ModelClosedError (load the file again)."""
+        self._closed = True
         with self._lock:
             if self._sess is not None and self._generation != _PROCESS[0]:
                 _leak(self._sess)  # inherited through fork: see _leak
@@ -307,9 +480,10 @@ class Model:
     @property
     def metadata(self) -> dict[str, Any]:
         """The JSON document the exporter embedded (empty for foreign ONNX models)."""
-        if self._meta is None:
+        if self._meta is None:  # ORT-format files: only the session can read their metadata
             custom = self._session().get_modelmeta().custom_metadata_map
-            self._meta = json.loads(custom[METADATA_KEY]) if METADATA_KEY in custom else {}
+            text = custom.get(METADATA_KEY)
+            self._meta = {} if text is None else parse_metadata(text, self.source)
         return self._meta
 
     @property
@@ -361,6 +535,7 @@ class Model:
     def run(self, X: Any, *, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """All outputs of the graph, by name, for input ``X`` (auxiliary ones such as
         ``label_index`` left out)."""
+        _check_batch_size(batch_size)
         outputs = self.metadata.get("outputs", {})
         names = [n for n in self.output_names if not outputs.get(n, {}).get("auxiliary")]
         return self._run(X, names, batch_size)
@@ -372,6 +547,7 @@ class Model:
             answer = fast(X)
             if answer is not None:
                 return answer
+        _check_batch_size(batch_size)
         task = self.task
         if task == "transformer":
             raise UnsupportedMethodError("this model ends in a transformer: call transform(X)")
@@ -401,6 +577,7 @@ class Model:
         return self._output(X, "features", batch_size)
 
     def _output(self, X: Any, name: str, batch_size: int | None) -> np.ndarray:
+        _check_batch_size(batch_size)
         if batch_size is None:
             fast = self._fast.get(name) or self._make_fast(name)
             if fast is not None:
@@ -476,23 +653,38 @@ class Model:
         return self._native
 
     def _run(self, X: Any, names: list[str] | None, batch_size: int | None) -> dict[str, np.ndarray]:
+        """With ``batch_size``, the raw input is sliced by rows first and each chunk is checked and
+        cast on its own: the extra memory is one chunk's feeds, not a float32 copy of all of X."""
+        from runtime.inputs import count_rows, take_rows
+
         sess = self._session()
         facts = self._facts
-        feeds, n_rows = prepare_feeds(
-            X, self.schema, keep_device=facts.on_gpu and self._io_binding != "never"
-        )
+        keep_device = facts.on_gpu and self._io_binding != "never"
         wanted = names or facts.output_names
-        if n_rows == 0:
-            return self._empty_outputs(wanted)
         if batch_size is not None and batch_size < 1:
             raise InvalidInputError(f"batch_size={batch_size}: use a positive number of rows")
+        total = count_rows(X, self.schema) if batch_size is not None else None
+        if batch_size is not None and total is not None and total > batch_size:
+            chunks = []
+            for start in range(0, total, batch_size):
+                stop = min(start + batch_size, total)
+                try:
+                    feeds, _ = prepare_feeds(take_rows(X, start, stop), self.schema, keep_device=keep_device)
+                except InvalidInputError as exc:
+                    where = f" (in rows {start}..{stop - 1}; row numbers above count from {start})"
+                    raise InvalidInputError(f"{exc}{where if start else ''}") from None
+                chunks.append(self._run_chunk(sess, feeds, wanted))
+            return {name: np.concatenate([c[name] for c in chunks]) for name in wanted}
+        feeds, n_rows = prepare_feeds(X, self.schema, keep_device=keep_device)
+        if n_rows == 0:
+            return self._empty_outputs(wanted)
         if batch_size is None or batch_size >= n_rows:
             return self._run_chunk(sess, feeds, wanted)
-        chunks = [
+        pieces = [  # an input count_rows cannot measure (e.g. rows that are not a sequence)
             self._run_chunk(sess, _rows(feeds, i, i + batch_size), wanted)
             for i in range(0, n_rows, batch_size)
         ]
-        return {name: np.concatenate([c[name] for c in chunks]) for name in wanted}
+        return {name: np.concatenate([c[name] for c in pieces]) for name in wanted}
 
     def _run_chunk(
         self, sess: ort.InferenceSession, feeds: dict[str, Feed], names: list[str]
@@ -539,6 +731,38 @@ class Model:
     def __repr__(self) -> str:
         inputs = [s.name for s in self.schema.inputs]
         return f"Model(source={self.source!r}, task={self.task!r}, inputs={inputs})"
+
+
+def _open_session(
+    data: bytes, external: dict[str, bytes], options: ort.SessionOptions, providers: Any
+) -> ort.InferenceSession:
+    """A session over exactly these bytes. External data goes in from memory, never re-read from
+    disk (where it could have been swapped since load). onnxruntime < 1.18 cannot take files from
+    memory: there the checked bytes are written to a private folder that lives for the call."""
+    if not external:
+        return ort.InferenceSession(data, sess_options=options, providers=providers)
+    if hasattr(options, "add_external_initializers_from_files_in_memory"):
+        names = list(external)
+        blobs = [np.frombuffer(external[n], dtype=np.uint8) for n in names]
+        options.add_external_initializers_from_files_in_memory(names, blobs, [b.size for b in blobs])
+        return ort.InferenceSession(data, sess_options=options, providers=providers)
+    import tempfile  # pragma: no cover - onnxruntime 1.16/1.17 (tests/envs.py runs it)
+
+    with tempfile.TemporaryDirectory(prefix="hybridonnx-", ignore_cleanup_errors=True) as folder:  # 0700
+        for location, blob in external.items():
+            target = Path(folder, location)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
+        model = Path(folder, "model.onnx")
+        model.write_bytes(data)
+        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if batch_size is not None and (
+        not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1
+    ):
+        raise InvalidOptionError(f"batch_size={batch_size!r}: use a positive int (rows per run), or None")
 
 
 def _rows(feeds: dict[str, Feed], start: int, stop: int) -> dict[str, Feed]:

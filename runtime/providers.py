@@ -51,8 +51,15 @@ def resolve(
         names = (
             [CUDA] if providers == "auto" and CUDA in built else [] if providers == "auto" else [providers]
         )
-    else:
+    elif isinstance(providers, (list, tuple)) and all(isinstance(p, str) for p in providers):
         names = list(providers)
+    else:
+        raise ProviderError(
+            f"providers={providers!r}: use 'auto', a provider name, or a list of names such as "
+            f"['CUDAExecutionProvider', 'CPUExecutionProvider'] (available: {built})"
+        )
+    if not isinstance(device_id, int) or isinstance(device_id, bool) or device_id < 0:
+        raise ProviderError(f"device_id={device_id!r}: use a GPU index, an int >= 0")
     unknown = [p for p in names if p not in built]
     if unknown:
         raise ProviderError(

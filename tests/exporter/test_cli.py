@@ -218,3 +218,141 @@ def test_plugin_module_registers_the_head(tmp_path: Path, capsys: pytest.Capture
         registry.unregister(ProbabilityModuleClassifier)
         sys.modules.pop("my_heads_xyz", None)
     assert "cannot import plugin module 'nope_xyz'" in _error([str(pkl), "--plugin", "nope_xyz"], capsys)
+
+
+# Options and file errors of both commands: exit 2, one line (or one JSON document with --json).
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
+    """(pipeline.pkl, model.onnx, estimator): a fast sklearn-only iris pipeline, exported once."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import exporter
+
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    folder = tmp_path_factory.mktemp("small")
+    exporter.export(pipe, sample=X[::5]).save(folder / "model.onnx")
+    return _dump(pipe, folder / "pipeline.pkl"), folder / "model.onnx", pipe
+
+
+def _json_error(args: list[str], capsys: pytest.CaptureFixture[str], code: int = 2) -> str:
+    assert main([*args, "--json"]) == code
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # exactly one document: json.loads refuses anything after it
+    assert doc.keys() == {"ok", "exit_code", "error"} and doc["ok"] is False and doc["exit_code"] == code
+    assert captured.err == "" and "\n" not in doc["error"]
+    return str(doc["error"])
+
+
+@pytest.mark.parametrize("command", ["export", "check"])
+@pytest.mark.parametrize(
+    ("option", "value"), [("--atol", "nan"), ("--rtol", "NaN"), ("--atol", "inf"), ("--rtol", "-1")]
+)
+def test_tolerance_options_must_be_finite(
+    tmp_path: Path,
+    small: tuple[Path, Path, Any],
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    option: str,
+    value: str,
+) -> None:
+    """A NaN tolerance made every parity gate pass: refused before anything runs or is written."""
+    pkl, model, _ = small
+    out = tmp_path / "out.onnx"
+    args = ["check", str(pkl), str(model)] if command == "check" else [str(pkl), "-o", str(out)]
+    prog = "python -m exporter check" if command == "check" else "python -m exporter"
+    expected = (
+        f"argument {option}: {value!r} is not a tolerance: give a finite number >= 0, e.g. 1e-4 "
+        f"(NaN or inf would let every parity check pass); see {prog} --help"
+    )
+    assert _error([*args, option, value], capsys) == f"error: {expected}"
+    assert _json_error([*args, option, value], capsys) == expected
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("pair", [(float("nan"), 0.0), (0.0, float("nan")), (float("inf"), 0.0), (-1.0, 0.0)])
+def test_api_refuses_tolerances_that_pass_everything(
+    small: tuple[Path, Path, Any], pair: tuple[float, float]
+) -> None:
+    """export() and check() refuse them first, with an exporter error (exit 2 on the CLI)."""
+    import exporter
+    from exporter.check import check
+    from exporter.errors import OptionError
+
+    _, model, pipe = small
+    label, value = ("atol", pair[0]) if pair[0] != 0.0 else ("rtol", pair[1])
+    message = (
+        f"{label}={value!r} for 'probabilities': tolerances must be finite numbers >= 0 "
+        "(NaN or inf would let every comparison pass)"
+    )
+    with pytest.raises(OptionError) as info:
+        exporter.export(pipe, tolerances={"probabilities": pair})
+    assert str(info.value) == message and info.value.exit_code == 2
+    with pytest.raises(OptionError) as info:
+        check(pipe, model, tolerances={"probabilities": pair})
+    assert str(info.value) == message
+
+
+def test_usage_errors_with_json_print_one_document(
+    small: tuple[Path, Path, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse's own errors too: no usage text, no SystemExit, one document on stdout."""
+    pkl, model, _ = small
+    assert _json_error([], capsys) == (
+        "the following arguments are required: pipeline; see python -m exporter --help"
+    )
+    assert _json_error(["check"], capsys) == (
+        "the following arguments are required: pipeline, model; see python -m exporter check --help"
+    )
+    assert _json_error([str(pkl), "--bogus"], capsys) == (
+        "unrecognized arguments: --bogus; see python -m exporter --help"
+    )
+    assert _json_error(["check", str(pkl), str(model), "--quantize", "dynamic"], capsys).startswith(
+        "unrecognized arguments: --quantize dynamic"
+    )
+    assert _error([str(pkl), "--dtype", "float16"], capsys) == (
+        "error: argument --dtype: invalid choice: 'float16' (choose from 'float32', 'float64'); "
+        "see python -m exporter --help"
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing model", "model file not found: '{folder}/none.onnx'"),
+        ("corrupt model", "{folder}/bad.onnx: not an ONNX model"),  # the runtime's words
+        ("missing pipeline", "pipeline file not found: '{folder}/none.pkl'"),
+        (
+            "corrupt csv",
+            "cannot read sample file '{folder}/bad.csv': Error tokenizing data. C error: "
+            "Expected 4 fields in line 3, saw 6",
+        ),
+        ("missing csv", "sample file not found: '{folder}/none.csv'"),
+    ],
+)
+def test_check_file_errors_exit_2_in_one_line(
+    tmp_path: Path,
+    small: tuple[Path, Path, Any],
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    expected: str,
+) -> None:
+    pkl, model, _ = small
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 not a model")
+    (tmp_path / "bad.csv").write_text("a,b,c,d\n1,2,3,4\n1,2,3,4,5,6\n")
+    args = {
+        "missing model": [str(pkl), str(tmp_path / "none.onnx")],
+        "corrupt model": [str(pkl), str(tmp_path / "bad.onnx")],
+        "missing pipeline": [str(tmp_path / "none.pkl"), str(model)],
+        "corrupt csv": [str(pkl), str(model), "--data", str(tmp_path / "bad.csv")],
+        "missing csv": [str(pkl), str(model), "--data", str(tmp_path / "none.csv")],
+    }[case]
+    message = expected.format(folder=tmp_path)
+    line = _error(["check", *args], capsys)
+    assert line.startswith(f"error: {message}"), line
+    assert _json_error(["check", *args], capsys).startswith(message)

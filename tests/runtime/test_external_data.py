@@ -65,12 +65,67 @@ def test_external_data_from_bytes_is_refused(tmp_path: Path) -> None:
         runtime.load(path.read_bytes())
 
 
-def test_file_swapped_after_load_is_refused(tmp_path: Path) -> None:
-    """A lazy (or reopened) session reads the file later: it must be the file that was checked."""
+def _weights(folder: Path, location: str = "weights.bin", scale: float = 1.0) -> None:
+    data = (np.arange(12, dtype=np.float32) * scale).tobytes()
+    (folder / location).write_bytes(data)
+
+
+EXPECTED = np.ones((1, 4)) @ np.arange(12).reshape(4, 3)
+
+
+@pytest.mark.parametrize("when", ["lazy", "fork"])
+def test_files_swapped_after_load_are_never_read(tmp_path: Path, when: str) -> None:
+    """A lazy or forked session is created after load: it must compute with the bytes that were
+    checked at load, not with whatever the folder holds by then (model or weights)."""
     path = _model_with_external(tmp_path, "weights.bin")
-    model = runtime.load(path, lazy=True)
+    model = runtime.load(path, lazy=when == "lazy")
+    _weights(tmp_path, scale=-5.0)  # new weights, same size
     (tmp_path / "evil").mkdir()
     swapped = _model_with_external(tmp_path / "evil", "../weights.bin")
     path.write_bytes(swapped.read_bytes())
-    with pytest.raises(ModelLoadError, match="changed since it was loaded"):
-        model.predict(np.ones((1, 4), np.float32))
+    if when == "lazy":
+        np.testing.assert_array_equal(model.run(np.ones((1, 4), np.float32))["Y"], EXPECTED)
+        return
+    import os
+
+    model.run(np.ones((1, 4), np.float32))
+    pid = os.fork()
+    if pid == 0:  # the child re-creates its session (sessions do not cross a fork)
+        got = model.run(np.ones((1, 4), np.float32))["Y"]
+        os._exit(0 if np.array_equal(got, EXPECTED) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_symlinked_model_reads_external_data_from_the_folder_it_was_given(tmp_path: Path) -> None:
+    """onnxruntime resolves locations against the folder of the path it is given, not of the
+    symlink's target: a symlinked model beside a weights.bin pointing elsewhere is refused."""
+    real, links, secret = tmp_path / "real", tmp_path / "links", tmp_path / "secret.bin"
+    real.mkdir()
+    links.mkdir()
+    path = _model_with_external(real, "weights.bin")
+    secret.write_bytes(np.full(12, 7, np.float32).tobytes())
+    (links / "m.onnx").symlink_to(path)
+    (links / "weights.bin").symlink_to(secret)
+    with pytest.raises(ModelLoadError, match="outside the model's folder"):
+        runtime.load(links / "m.onnx")
+    (links / "weights.bin").unlink()  # and without one there, it is missing (not read from real/)
+    with pytest.raises(ModelLoadError, match=r"'weights\.bin' of tensor 'W' is missing next to the model"):
+        runtime.load(links / "m.onnx")
+
+
+def test_hard_linked_external_data_is_refused(tmp_path: Path) -> None:
+    outside, inside = tmp_path / "outside", tmp_path / "model"
+    outside.mkdir()
+    inside.mkdir()
+    path = _model_with_external(inside, "weights.bin")
+    (inside / "weights.bin").rename(outside / "weights.bin")
+    (inside / "weights.bin").hardlink_to(outside / "weights.bin")
+    with pytest.raises(ModelLoadError, match="outside the model's folder"):
+        runtime.load(path)
+
+
+def test_external_data_size_is_capped(tmp_path: Path) -> None:
+    path = _model_with_external(tmp_path, "weights.bin")
+    with pytest.raises(ModelLoadError, match="past max_bytes; raise max_bytes"):
+        runtime.load(path, max_bytes=path.stat().st_size + 10)

@@ -93,7 +93,7 @@ def test_io_binding_with_string_columns(frame_model: tuple[Path, Any, Any]) -> N
 
 
 def test_bad_io_binding_option(iris_model: tuple[Path, Any, Any]) -> None:
-    with pytest.raises(ModelLoadError, match="io_binding='sometimes'"):
+    with pytest.raises(runtime.InvalidOptionError, match="io_binding='sometimes'"):
         runtime.load(iris_model[0], io_binding="sometimes")
 
 
