@@ -77,6 +77,10 @@ def timed(path: Path, check_hash: bool, lazy: bool) -> float:
     return elapsed
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB"
+
+
 def main() -> None:
     import onnxruntime as ort
 
@@ -107,7 +111,7 @@ def main() -> None:
     ]
     for label, size, what, off, on in rows:
         lines.append(
-            f"| {label} | {size / 2**20:.1f} MiB | {what} | {off * 1e3:.2f} ms | {on * 1e3:.2f} ms | "
+            f"| {label} | {_size(size)} | {what} | {off * 1e3:.2f} ms | {on * 1e3:.2f} ms | "
             f"+{(on - off) * 1e3:.2f} ms ({on / off:.2f}x) |"
         )
     (ROOT / "benchmarks" / "integrity.md").write_text("\n".join(lines) + "\n")
