@@ -115,6 +115,7 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
     if (hasattr(step, "predict") or hasattr(step, "transform")) and module_attributes(step):
         return "torch", TorchAdapter(source="detected")
     kind = f"{type(step).__module__}.{type(step).__qualname__}"
+    _refuse_unconvertible_container(step, position, name, kind)
     hint = (
         "a torch-backed step must hold its fitted torch.nn.Module in an attribute (e.g. model_) and "
         "have predict/transform; a custom sklearn step needs a converter: "
@@ -131,6 +132,32 @@ def classify_step(step: Any, position: int, name: str) -> tuple[str, TorchAdapte
             "is recognised once it holds its fitted module)"
         )
     raise UnsupportedStepError(f"step {position} {name!r} ({kind}) is not supported: {hint}")
+
+
+# The containers that carry torch leaves (skl2onnx converts them; nested.py registers the leaves).
+CONTAINERS = (
+    "Pipeline, ColumnTransformer, FeatureUnion, VotingClassifier/Regressor, StackingClassifier/Regressor, "
+    "CalibratedClassifierCV, TransformedTargetRegressor, MultiOutputRegressor, OneVsRestClassifier, "
+    "BaggingClassifier/Regressor"
+)
+
+
+def _refuse_unconvertible_container(step: Any, position: int, name: str, kind: str) -> None:
+    """A container skl2onnx cannot convert, holding a torch leaf: say which, and what to do."""
+    from exporter.convert.nested import nested_leaves
+
+    try:
+        leaves = nested_leaves(step)
+    except Exception:  # an exotic object graph: the generic refusal below still applies
+        return
+    if leaves:
+        path, leaf, _ = leaves[0]
+        raise UnsupportedStepError(
+            f"step {position} {name!r} ({kind}) holds the torch-backed {type(leaf).__name__} at "
+            f"{path}, but skl2onnx has no converter for {type(step).__name__}: put the net in one of "
+            f"the containers hybridonnx converts ({CONTAINERS}), or register a converter for "
+            f"{type(step).__name__} with skl2onnx.update_registered_converter (README 'Extending')"
+        )
 
 
 def untested_steps(stages: list[Stage]) -> list[str]:

@@ -113,10 +113,11 @@ def load_builtin() -> Registry:
         return registry
     import importlib
 
-    from exporter.convert import extend, skorch_heads
+    from exporter.convert import extend, skorch_heads, target
     from exporter.convert.sklearn import SUPPORTED_SKLEARN
 
     extend.install()
+    target.install()
     for path in SUPPORTED_SKLEARN:
         module, name = path.rsplit(".", 1)
         cls = getattr(importlib.import_module(module), name)

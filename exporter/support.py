@@ -32,6 +32,12 @@ NOTES = {
     "NeuralNetClassifier": "predict returns indices, like skorch; predict_nonlinearity from the criterion",
     "NeuralNetBinaryClassifier": "sigmoid + threshold; uint8 labels like skorch",
     "NeuralNetRegressor": "predict_nonlinearity must be the identity",
+    "VotingClassifier": "soft and hard; torch leaves inside (also in every container below)",
+    "StackingClassifier": "with or without passthrough",
+    "CalibratedClassifierCV": "sigmoid and isotonic (interpolated as sklearn does; skl2onnx 1.20 takes the "
+    "nearest point)",
+    "TransformedTargetRegressor": "transformer: Standard/MinMax/MaxAbs/Robust scaler, or func/inverse_func "
+    "with a registered expression (np.log1p/np.expm1, ...)",
 }
 
 

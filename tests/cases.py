@@ -14,19 +14,28 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn import datasets
-from sklearn.compose import ColumnTransformer
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.ensemble import (
+    BaggingClassifier,
+    BaggingRegressor,
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
     RandomForestRegressor,
+    StackingClassifier,
+    StackingRegressor,
+    VotingClassifier,
+    VotingRegressor,
 )
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.feature_selection import SelectKBest, VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import (
@@ -145,6 +154,25 @@ def _int64(y: np.ndarray) -> np.ndarray:
 
 def _float32(y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
+
+
+def _skorch_net(net_class: type, n_in: int, n_out: int) -> Any:
+    """A skorch net around MLP, on its own (inside a container)."""
+    return net_class(
+        MLP,
+        module__n_in=n_in,
+        module__n_out=n_out,
+        max_epochs=20,
+        lr=0.05,
+        optimizer=torch.optim.Adam,
+        criterion=torch.nn.CrossEntropyLoss,
+        train_split=None,
+        verbose=0,
+    )
+
+
+def _scaled(estimator: Any) -> Any:
+    return make_pipeline(StandardScaler(), estimator)
 
 
 def _skorch(net_class: type, **params: Any) -> Callable[[int, int], Any]:
@@ -391,6 +419,133 @@ CASES = [
         lambda n, k: RandomForestRegressor(30, random_state=0),
         {"prediction": (1e-3, 1e-5)},
         dtype=np.float64,
+    ),
+    # -- torch leaves nested in sklearn containers (exporter/convert/nested.py) ------------------
+    Case(
+        "voting-soft-skorch-forest",
+        "iris",
+        lambda n, k: VotingClassifier(
+            [
+                ("net", _skorch_net(NeuralNetClassifier, n, k)),
+                ("rf", RandomForestClassifier(15, random_state=0)),
+            ],
+            voting="soft",
+        ),
+        target=_int64,
+    ),
+    Case(
+        "voting-hard-wrapper-logistic",
+        "iris",
+        lambda n, k: make_pipeline(
+            StandardScaler(),
+            VotingClassifier(
+                [("net", TorchClassifier(epochs=30)), ("lr", LogisticRegression(max_iter=500))], voting="hard"
+            ),
+        ),
+        string_labels=True,
+    ),
+    Case(
+        "stacking-wrapper-forest",
+        "wine",
+        lambda n, k: StackingClassifier(
+            [
+                ("net", _scaled(TorchClassifier(epochs=40))),
+                ("rf", RandomForestClassifier(15, random_state=0)),
+            ],
+            final_estimator=LogisticRegression(max_iter=500),
+            cv=3,
+        ),
+    ),
+    Case(
+        "stacking-passthrough-skorch",
+        "iris",
+        lambda n, k: StackingClassifier(
+            [("net", _skorch_net(NeuralNetClassifier, n, k)), ("lr", LogisticRegression(max_iter=500))],
+            passthrough=True,
+            cv=3,
+        ),
+        target=_int64,
+    ),
+    Case(
+        "calibrated-sigmoid-wrapper",
+        "breast_cancer",
+        lambda n, k: make_pipeline(
+            StandardScaler(), CalibratedClassifierCV(TorchClassifier(epochs=30), method="sigmoid", cv=3)
+        ),
+    ),
+    Case(
+        "calibrated-isotonic-wrapper",
+        "iris",
+        lambda n, k: make_pipeline(
+            StandardScaler(), CalibratedClassifierCV(TorchClassifier(epochs=30), method="isotonic", cv=3)
+        ),
+        string_labels=True,
+    ),
+    Case(
+        "onevsrest-wrapper",
+        "iris",
+        lambda n, k: make_pipeline(StandardScaler(), OneVsRestClassifier(TorchClassifier(epochs=20))),
+    ),
+    Case(
+        "bagging-wrapper-classifier",
+        "iris",
+        lambda n, k: make_pipeline(
+            StandardScaler(), BaggingClassifier(TorchClassifier(epochs=20), n_estimators=3, random_state=0)
+        ),
+    ),
+    Case(
+        "target-scaled-wrapper-regressor",
+        "diabetes",
+        lambda n, k: TransformedTargetRegressor(
+            regressor=make_pipeline(StandardScaler(), TorchRegressor()), transformer=StandardScaler()
+        ),
+    ),
+    Case(
+        "target-log1p-wrapper-regressor",
+        "diabetes",
+        lambda n, k: TransformedTargetRegressor(
+            regressor=make_pipeline(StandardScaler(), TorchRegressor()), func=np.log1p, inverse_func=np.expm1
+        ),
+        {"prediction": (1e-3, 1e-4)},  # expm1 of float32 logs: targets up to 346 move by ~3e-4
+    ),
+    Case(
+        "voting-regressor-wrapper-ridge",
+        "diabetes",
+        lambda n, k: VotingRegressor([("net", _scaled(TorchRegressor())), ("ridge", Ridge())]),
+    ),
+    Case(
+        "stacking-regressor-wrapper",
+        "diabetes",
+        lambda n, k: StackingRegressor(
+            [("net", _scaled(TorchRegressor())), ("ridge", Ridge())], final_estimator=Ridge(), cv=3
+        ),
+    ),
+    Case(
+        "multioutput-wrapper-regressor",
+        "linnerud",
+        lambda n, k: MultiOutputRegressor(_scaled(TorchRegressor())),
+        {"prediction": (1e-3, 1e-4)},
+    ),
+    Case(
+        "bagging-wrapper-regressor",
+        "diabetes",
+        lambda n, k: BaggingRegressor(_scaled(TorchRegressor()), n_estimators=3, random_state=0),
+    ),
+    Case(
+        "columntransformer-torch-branch",
+        "iris",
+        lambda n, k: make_pipeline(
+            ColumnTransformer([("enc", TorchEncoder(), [0, 1, 2, 3]), ("raw", "passthrough", [0, 1])]),
+            LogisticRegression(max_iter=500),
+        ),
+    ),
+    Case(
+        "featureunion-pca-torch-encoder",
+        "iris",
+        lambda n, k: make_pipeline(
+            FeatureUnion([("pca", PCA(2, random_state=0)), ("enc", TorchEncoder())]),
+            LogisticRegression(max_iter=500),
+        ),
     ),
 ]
 

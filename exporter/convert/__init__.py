@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type, part_prefix
 from exporter.convert.heads import LABEL_INDEX, Head, ResolvedHead, build_head
+from exporter.convert.nested import active, find_leaves
 from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import export_module
 
@@ -47,7 +48,10 @@ def convert_plan(plan: Plan) -> list[Any]:
             width = as_dense(plan.stages[index - 1].native_out).shape[1]
             inputs = [("X", plan.dtype, width)]
         if stage.kind == "sklearn":
-            part = convert_sklearn_stage(stage.steps, inputs, stage.label)
+            # Torch leaves nested in this stage's containers join skl2onnx's topology (nested.py).
+            leaves = find_leaves(stage.estimator, stage.native_in, _native_methods(plan, stage), stage.label)
+            with active(leaves):
+                part = convert_sklearn_stage(stage.steps, inputs, stage.label)
             parts.append(_order_sklearn_outputs(part, plan, stage))
             stage.part = part_prefix(len(parts) - 1)
             if not stage.is_last:
@@ -67,6 +71,16 @@ def convert_plan(plan: Plan) -> list[Any]:
                 head = build_head(stage.head, "output", elem_type(part.graph.output[0]))
                 parts.append(_drop_unclaimed(head, [*public_outputs(plan), LABEL_INDEX]))
     return parts
+
+
+def _native_methods(plan: Plan, stage: Stage) -> list[str]:
+    """What the stage's estimator is asked natively: what the next stage needs, or the public
+    outputs' methods for the last stage."""
+    from runtime.parity import METHODS
+
+    if not stage.is_last:
+        return ["transform"]
+    return list(dict.fromkeys(METHODS[name] for name in public_outputs(plan)))
 
 
 def _first_inputs(plan: Plan, stage: Stage) -> tuple[list[tuple[str, str, int | None]], Any]:

@@ -147,7 +147,9 @@ def _measured_shape(operator: Any) -> None:
 def _dtype_of(X: Any) -> Any:
     from skl2onnx.common.data_types import DoubleTensorType
 
-    return np.float64 if isinstance(X.type, DoubleTensorType) else np.float32
+    # An algebra expression (TransformedTargetRegressor's prediction) carries no type: float32,
+    # the dtype every numeric input has unless --dtype float64.
+    return np.float64 if isinstance(getattr(X, "type", None), DoubleTensorType) else np.float32
 
 
 def _name(func: Any) -> str:

@@ -46,6 +46,17 @@ SUPPORTED_SKLEARN = (
     "sklearn.ensemble.HistGradientBoostingClassifier",
     "sklearn.svm.SVC",
     "sklearn.neighbors.KNeighborsClassifier",
+    # Containers: converted by skl2onnx, with torch leaves anywhere inside (nested.py).
+    "sklearn.ensemble.VotingClassifier",
+    "sklearn.ensemble.VotingRegressor",
+    "sklearn.ensemble.StackingClassifier",
+    "sklearn.ensemble.StackingRegressor",
+    "sklearn.ensemble.BaggingClassifier",
+    "sklearn.ensemble.BaggingRegressor",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.multioutput.MultiOutputRegressor",
+    "sklearn.compose.TransformedTargetRegressor",
 )
 
 
@@ -128,6 +139,29 @@ def native_unknowns(estimator: Any) -> Any:
     """
     from exporter.schema import has_infrequent_categories
 
+    if type(estimator).__name__ == "VotingClassifier" and estimator.flatten_transform:
+        # flatten_transform (sklearn's default) shapes transform() only, never predict/predict_proba,
+        # yet skl2onnx refuses any VotingClassifier that has it set.
+        twin = copy.copy(estimator)
+        twin.flatten_transform = False
+        return twin
+    if type(estimator).__name__ == "CalibratedClassifierCV":
+        # cv="prefit" is written FrozenEstimator(fitted) since sklearn 1.6; skl2onnx knows the
+        # estimator, not the frozen wrapper (whose methods only delegate to it).
+        calibrated = []
+        for cc in estimator.calibrated_classifiers_:
+            inner = cc.estimator
+            if type(inner).__name__ == "FrozenEstimator":
+                cc = copy.copy(cc)
+                cc.estimator = inner.estimator
+            calibrated.append(cc)
+        original = estimator.calibrated_classifiers_
+        if any(new is not old for new, old in zip(calibrated, original, strict=True)):
+            twin = copy.copy(estimator)
+            twin.calibrated_classifiers_ = calibrated
+            twin.estimator = calibrated[0].estimator
+            return twin
+        return estimator
     if type(estimator).__name__ == "OneHotEncoder":
         if estimator.handle_unknown in ("infrequent_if_exist", "warn") and not (
             has_infrequent_categories(estimator)
@@ -177,4 +211,65 @@ def apply_skl2onnx_compat() -> None:
         return original(*map(plain, args), **{k: plain(v) for k, v in kwargs.items()})
 
     tree_ensemble.add_node = add_node
+    from skl2onnx.operator_converters import calibrated_classifier_cv
+
+    calibrated_classifier_cv._transform_isotonic = _isotonic_interpolation
     _COMPAT_PATCHED = True
+
+
+def _isotonic_interpolation(
+    scope: Any, container: Any, model: Any, T: str, k: int, dtype: Any, proto_type: int
+) -> str:
+    """Isotonic calibration as sklearn computes it: ``np.interp`` between the fitted thresholds.
+
+    skl2onnx 1.20 takes the y of the *nearest* threshold instead (measured: probabilities off by up
+    to 0.28 on iris, 0.07 on breast cancer). Here: i = (thresholds <= t).sum() - 1 clipped to
+    [0, n - 2], then y[i] + (t - x[i]) / (x[i+1] - x[i]) * (y[i+1] - y[i]); t is clipped to the
+    fitted range first (out_of_bounds="clip", the only setting CalibratedClassifierCV uses)."""
+    import numpy as np
+    from onnx import TensorProto
+
+    calibrator = model.calibrators[k] if hasattr(model, "calibrators") else model.calibrators_[k]
+    x = np.asarray(calibrator.X_thresholds_, dtype=dtype)
+    y = np.asarray(calibrator.y_thresholds_, dtype=dtype)
+    out = scope.get_unique_variable_name("isotonic_y")
+    proto = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+
+    def const(name: str, value: np.ndarray, kind: int = proto) -> str:
+        unique = scope.get_unique_variable_name(name)
+        container.add_initializer(unique, kind, list(value.shape), value.ravel().tolist())
+        return unique
+
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
+        result = scope.get_unique_variable_name(op.lower())
+        container.add_node(op, inputs, result, name=scope.get_unique_operator_name(op), **attrs)
+        return result
+
+    column = node("Reshape", [T, const("shape", np.array([-1, 1], np.int64), TensorProto.INT64)])
+    if len(x) == 1:  # a constant calibrator
+        zeros = node("Mul", [column, const("zero", np.array([0], dtype))])
+        container.add_node("Add", [zeros, const("y0", y)], out, name=scope.get_unique_operator_name("Add"))
+        return out
+    t = node("Clip", [column, const("lo", np.array(x[0], dtype)), const("hi", np.array(x[-1], dtype))])
+    below = node("Cast", [node("LessOrEqual", [const("x", x.reshape(1, -1)), t])], to=TensorProto.INT64)
+    count = node("ReduceSum", [below, const("axis", np.array([1], np.int64), TensorProto.INT64)], keepdims=1)
+    index = node(
+        "Clip",
+        [
+            node("Sub", [count, const("one", np.array(1, np.int64), TensorProto.INT64)]),
+            const("first", np.array(0, np.int64), TensorProto.INT64),
+            const("last", np.array(len(x) - 2, np.int64), TensorProto.INT64),
+        ],
+    )
+    x0 = node("Gather", [const("xs", x), index], axis=0)
+    x1 = node("Gather", [const("xs1", x[1:]), index], axis=0)
+    y0 = node("Gather", [const("ys", y), index], axis=0)
+    y1 = node("Gather", [const("ys1", y[1:]), index], axis=0)
+    weight = node("Div", [node("Sub", [t, x0]), node("Sub", [x1, x0])])
+    container.add_node(
+        "Add",
+        [y0, node("Mul", [weight, node("Sub", [y1, y0])])],
+        out,
+        name=scope.get_unique_operator_name("Add"),
+    )
+    return out

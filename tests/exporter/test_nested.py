@@ -1,0 +1,100 @@
+"""Torch leaves nested in sklearn containers: what the case table does not cover (the shapes
+themselves are rows of tests/cases.py)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+from sklearn.preprocessing import StandardScaler
+
+import exporter
+import runtime
+from exporter.errors import UnsupportedStepError
+from tests.models import TorchClassifier, TorchRegressor
+
+
+@pytest.fixture(scope="module")
+def iris() -> tuple[np.ndarray, np.ndarray]:
+    X, y = load_iris(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+def test_prefit_calibration_of_a_frozen_net() -> None:
+    """cv='prefit' is FrozenEstimator(net) since sklearn 1.6: calibrated on other rows than the net."""
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    net = TorchClassifier(epochs=20).fit(X[:300], y[:300])
+    calibrated = CalibratedClassifierCV(FrozenEstimator(net), method="sigmoid").fit(X[300:], y[300:])
+    model = runtime.load(exporter.export(calibrated, sample=X[:100]).model.SerializeToString())
+    np.testing.assert_allclose(model.predict_proba(X), calibrated.predict_proba(X), atol=1e-5, rtol=1e-4)
+    np.testing.assert_array_equal(model.predict(X), calibrated.predict(X))
+
+
+def test_the_users_objects_are_left_as_they_were(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    """Recording what each leaf receives wraps its methods for the duration of the native run only."""
+    X, y = iris
+    voting = VotingClassifier(
+        [("net", TorchClassifier(epochs=10)), ("rf", RandomForestClassifier(5, random_state=0))],
+        voting="soft",
+    ).fit(X, y)
+    before = pickle.dumps(voting)
+    exporter.export(voting, sample=X)
+    for leaf in voting.estimators_:
+        assert not {"predict", "predict_proba", "transform"} & set(vars(leaf))
+    assert pickle.loads(before).predict(X).tolist() == voting.predict(X).tolist()
+
+
+def test_a_container_skl2onnx_cannot_convert_names_the_leaf(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    X, y = iris
+    est = SelfTrainingClassifier(TorchClassifier(epochs=5), max_iter=1).fit(X, y)
+    with pytest.raises(UnsupportedStepError) as info:
+        exporter.export(est, sample=X)
+    message = str(info.value)
+    assert "\n" not in message and "could not convert sklearn stage" not in message
+    assert "holds the torch-backed TorchClassifier at estimator_" in message
+    assert "no converter for SelfTrainingClassifier" in message and "VotingClassifier" in message
+
+
+def test_target_transform_with_no_exact_inverse_is_refused() -> None:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.preprocessing import QuantileTransformer
+
+    X, y = load_diabetes(return_X_y=True)
+    est = TransformedTargetRegressor(
+        regressor=TorchRegressor(), transformer=QuantileTransformer(n_quantiles=50)
+    ).fit(X.astype(np.float32), y)
+    with pytest.raises(
+        exporter.ExportError, match="transformer QuantileTransformer: its inverse has no exact"
+    ):
+        exporter.export(est, sample=X[:40].astype(np.float32))
+
+
+def test_one_command_exports_a_nested_net(tmp_path: Path) -> None:
+    """TransformedTargetRegressor(Pipeline([scaler, net]), StandardScaler()): the shape the issue
+    started from, through the CLI."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import make_pipeline
+
+    from exporter.__main__ import main
+
+    X, y = load_diabetes(return_X_y=True)
+    X = X.astype(np.float32)
+    est: Any = TransformedTargetRegressor(
+        regressor=make_pipeline(StandardScaler(), TorchRegressor()), transformer=StandardScaler()
+    ).fit(X[:300], y[:300])
+    (tmp_path / "ttr.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "rows.npy", X[:60])
+    assert main([str(tmp_path / "ttr.pkl"), "--sample", str(tmp_path / "rows.npy")]) == 0
+    model = runtime.load(tmp_path / "ttr.onnx")
+    np.testing.assert_allclose(model.predict(X[300:]), est.predict(X[300:]), rtol=1e-4, atol=1e-3)
