@@ -176,9 +176,13 @@ def untested_steps(stages: list[Stage]) -> list[str]:
 
 
 def _registered_with_skl2onnx(cls: type) -> bool:
+    """A user's own skl2onnx converter — not the one nested.py registers for a torch leaf type
+    (which stays a torch step at the top level of a pipeline)."""
     from skl2onnx._supported_operators import sklearn_operator_name_map
 
-    return cls in sklearn_operator_name_map
+    from exporter.convert.nested import registered_leaf_types
+
+    return cls in sklearn_operator_name_map and cls not in registered_leaf_types()
 
 
 def _is_unfitted(step: Any) -> bool:

@@ -157,6 +157,11 @@ def active(leaves: list[Leaf]) -> Iterator[None]:
             _ACTIVE.pop(id(leaf.step), None)
 
 
+def registered_leaf_types() -> frozenset[type]:
+    """Torch-backed types registered with skl2onnx by this module (so far in this process)."""
+    return frozenset(_REGISTERED)
+
+
 def _leaf_task(step: Any, adapter: Any) -> str:
     declared = adapter.head_for(step).task
     if declared != "auto":
