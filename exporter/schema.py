@@ -107,8 +107,8 @@ def column_rules(estimator: Any, width: int) -> ColumnRules:
     first, later = steps[0], steps[1:]
     indices = getattr(first, "_transformer_to_input_indices", None)
     if not hasattr(first, "transformers_") or indices is None:
-        rules = ColumnRules(
-            [_handles_nan(first)] * width, [_takes_inf(first)] * width, normalize=[None] * width
+        rules = ColumnRules(  # NaN: through scalers (which pass it) to an imputer, as natively
+            [_chain_handles_nan(steps)] * width, [_takes_inf(first)] * width, normalize=[None] * width
         )
         _add_categories(rules, steps, [], list(range(width)))
         return rules
@@ -165,7 +165,7 @@ def _handles_nan(estimator: Any) -> bool:
         return True
     if "Imputer" in name:
         missing = getattr(estimator, "missing_values", np.nan)
-        return isinstance(missing, float) and np.isnan(missing)
+        return isinstance(missing, float) and bool(np.isnan(missing))
     if hasattr(estimator, "steps"):
         return _chain_handles_nan(_chain(estimator))
     branches = getattr(estimator, "transformers_", None)
@@ -224,14 +224,17 @@ def _add_categories(rules: ColumnRules, chain: list[Any], later: list[Any], colu
     for k, (column, values) in enumerate(zip(columns, categories, strict=True)):
         rule = _unknown_rule(encoder, k, after)
         if rule is not None:
-            reason, truncated = rule
-            known = KnownValues(column, tuple(np.asarray(values).tolist()), reason, truncated)
+            reason, mode = rule
+            known = KnownValues(
+                column, tuple(np.asarray(values).tolist()), reason, mode == "truncated", mode == "cast"
+            )
             rules.categories.setdefault(column, []).append(known)
 
 
-def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, bool] | None:
-    """(what native sklearn does with an unseen value, refuse only truncations) for column ``k`` of
-    a fitted encoder, or None where the exported graph answers an unseen value as sklearn does.
+def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, str] | None:
+    """(what native sklearn does with an unseen value, which unseen values to refuse: "" all of them,
+    "truncated" or "cast" those the graph reads as a known one, see KnownValues) for column ``k``
+    of a fitted encoder, or None where the exported graph answers an unseen value as sklearn does.
 
     Checked against native sklearn 1.9 / skl2onnx 1.20 (tests/runtime/test_refusals.py):
     OneHotEncoder "error" raises, the graph answered; "ignore" encodes zeros, as the graph does,
@@ -239,7 +242,8 @@ def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, bool] | 
     "infrequent_if_exist"/"warn" count unseen values as infrequent, which the graph cannot (where
     there are no infrequent categories they encode zeros, and are exported as "ignore").
     OrdinalEncoder "error" raises, the graph answered -1 (an embedding then wraps to the last
-    row); "use_encoded_value" matches, but unknown_value=nan raises later unless a step takes NaN.
+    row); "use_encoded_value" matches, but unknown_value=nan raises later unless a step takes NaN,
+    and a numeric column compares float32 values (2.0000001 is category 2 in the graph).
     TargetEncoder maps unseen values to the target mean, as its graph does: no rule.
     """
     name = type(encoder).__name__
@@ -247,22 +251,24 @@ def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, bool] | 
     numeric = np.asarray(encoder.categories_[k]).dtype.kind in "biuf"
     if name == "OneHotEncoder":
         if handle == "error":
-            return "OneHotEncoder handle_unknown='error' would raise", False
+            return "OneHotEncoder handle_unknown='error' would raise", ""
         if handle in ("infrequent_if_exist", "warn") and has_infrequent_categories(encoder):
             return (
                 f"OneHotEncoder handle_unknown={handle!r} would count them as infrequent, "
                 "which the exported graph cannot",
-                False,
+                "",
             )
         if numeric:
-            return f"OneHotEncoder handle_unknown={handle!r} would encode them as all zeros", True
+            return f"OneHotEncoder handle_unknown={handle!r} would encode them as all zeros", "truncated"
         return None
     if name == "OrdinalEncoder":
         if handle == "error":
-            return "OrdinalEncoder handle_unknown='error' would raise", False
+            return "OrdinalEncoder handle_unknown='error' would raise", ""
         unknown = getattr(encoder, "unknown_value", None)
         if isinstance(unknown, float) and np.isnan(unknown) and not _chain_handles_nan(after):
-            return "OrdinalEncoder unknown_value=nan would pass NaN to a step that refuses it", False
+            return "OrdinalEncoder unknown_value=nan would pass NaN to a step that refuses it", ""
+        if numeric:
+            return f"OrdinalEncoder handle_unknown={handle!r} would encode them as unknown_value", "cast"
     return None
 
 

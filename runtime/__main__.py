@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    as_json, debug = "--json" in argv, "--debug" in argv
+    as_json, debug = _given(argv, "--json"), _given(argv, "--debug")
     try:
         args = build_parser().parse_args(argv)
         return int(COMMANDS[args.command](args))
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
     return _fail(message, as_json)
+
+
+def _given(argv: list[str], flag: str) -> bool:
+    """Whether ``flag`` is on the command line, as argparse reads it: abbreviations (--js) too."""
+    return any(len(a) > 2 and flag.startswith(a) for a in argv if a.startswith("--"))
 
 
 def _fail(message: str, as_json: bool) -> int:

@@ -41,6 +41,10 @@ class ModelHeader:
     ir_version: int = 0
     opsets: dict[str, int] = field(default_factory=dict)
     external_data: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, location)
+    # Some external tensor is not a dense initializer of the main graph (a subgraph's, a node
+    # attribute's, a sparse or a function's): onnxruntime takes only those from memory and reads
+    # the others from disk, relative to the model's folder (the working directory for bytes).
+    external_outside_main: bool = False
     format: str = "onnx"  # or "ort": onnxruntime's flatbuffer format, which this reader skips
     metadata: dict[str, str] = field(default_factory=dict)  # metadata_props, key → value
 
@@ -66,15 +70,21 @@ def read_header(data: bytes) -> ModelHeader:
                     version = v
             header.opsets[domain or "ai.onnx"] = version
         elif number == _MODEL_GRAPH and isinstance(value, memoryview):
-            _scan_graph(value, header.external_data)
+            main: list[tuple[str, str]] = []
+            count = len(header.external_data)
+            _scan_graph(value, header.external_data, main=main)
+            header.external_outside_main |= len(header.external_data) > count
+            header.external_data.extend(main)
         elif number == _MODEL_METADATA and isinstance(value, memoryview):
             key, text = metadata_entry(value)
             if key is not None:
                 header.metadata[key] = text
         elif number == _MODEL_FUNCTIONS and isinstance(value, memoryview):
+            count = len(header.external_data)
             for n, v in _fields(value):
                 if n == _FUNCTION_NODE and isinstance(v, memoryview):
                     _scan_node(v, header.external_data)
+            header.external_outside_main |= len(header.external_data) > count
     return header
 
 
@@ -91,14 +101,18 @@ def metadata_entry(entry: memoryview) -> tuple[str | None, str]:
     return key, value
 
 
-def _scan_graph(graph: memoryview, found: list[tuple[str, str]], depth: int = 0) -> None:
+def _scan_graph(
+    graph: memoryview, found: list[tuple[str, str]], depth: int = 0, main: list[tuple[str, str]] | None = None
+) -> None:
+    """External tensors of ``graph`` into ``found``; with ``main`` (the model's own graph), its
+    dense initializers go there instead."""
     if depth > MAX_GRAPH_DEPTH:
         raise ProtoError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels")
     for number, value in _fields(graph):
         if not isinstance(value, memoryview):
             continue
         if number == _GRAPH_INITIALIZER:
-            _scan_tensor(value, found)
+            _scan_tensor(value, found if main is None else main)
         elif number == _GRAPH_SPARSE_INITIALIZER:
             _scan_sparse(value, found)
         elif number == _GRAPH_NODE:
@@ -138,10 +152,16 @@ def _scan_tensor(tensor: memoryview, found: list[tuple[str, str]]) -> None:
 
 
 def _string_pair(entry: memoryview) -> Iterator[tuple[str, str]]:
+    """(key, value) of a StringStringEntryProto, read as protobuf does: field 1, field 2 (the
+    last of each), other fields ignored; text that is not UTF-8 is refused, not replaced (a
+    location read as 'w\ufffd.bin' would name another file than the bytes onnxruntime uses)."""
     key = val = None
     for number, value in _fields(entry):
-        if isinstance(value, memoryview):
-            text = bytes(value).decode("utf-8", "replace")
+        if isinstance(value, memoryview) and number in (1, 2):
+            try:
+                text = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtoError("an external-data entry is not UTF-8 text") from None
             key, val = (text, val) if number == 1 else (key, text)
     if key is not None:
         yield key, val or ""

@@ -21,8 +21,8 @@ import csv
 import io
 import json
 import os
+import secrets
 import sys
-import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -487,8 +487,8 @@ def write_chunks(
     fmt = output_format(out, fmt)
     if not out:
         return _write_rows(stream or sys.stdout, chunks, fmt)
-    target = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    target = Path(os.path.realpath(out))  # a symlink: replace the file it points to
+    fd, tmp = _temp_beside(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             n = _write_rows(fh, chunks, fmt)
@@ -497,6 +497,21 @@ def write_chunks(
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+def _temp_beside(target: Path) -> tuple[int, Path]:
+    """A new temp file next to ``target`` with the mode a plain write gives (the umask's, or the
+    old file's), not mkstemp's 0600: the predictions stay readable by whoever could read them."""
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        if target.exists():
+            os.chmod(temp, target.stat().st_mode & 0o7777)
+    except OSError:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    return fd, temp
 
 
 def write_columns(columns: dict[str, np.ndarray], out: str | Path | None, fmt: str | None = None) -> str:

@@ -38,18 +38,27 @@ class KnownValues:
 
     ``truncated``: refuse only unseen numbers whose integer part is a known value (the graph
     casts numeric categories to int64, so 2.5 would silently become category 2).
+    ``cast``: refuse only unseen numbers that the input's element type turns into a known value
+    (the graph compares float32 values: 2.0000001 is category 2.0 there, unseen natively).
+    Both judge the value as the graph reads it, after the cast to the input's element type.
     """
 
     column: int  # position within the input (0 for a one-column input)
     values: tuple[Any, ...]
     reason: str  # what the native pipeline does, e.g. "OrdinalEncoder handle_unknown='error' would raise"
     truncated: bool = False
+    cast: bool = False
     _lookup: Any = field(default=None, init=False, compare=False, repr=False)
+    _floats: frozenset[float] = field(default=frozenset(), init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         numeric = all(isinstance(v, (int, float, np.number)) for v in self.values)
-        lookup = np.asarray(self.values, dtype=np.float64) if numeric else frozenset(self.values)
-        object.__setattr__(self, "_lookup", lookup)
+        if numeric:  # few rows are looked up in a set: np.isin sorts, 15 µs even for one value
+            numbers = np.asarray(self.values, dtype=np.float64)
+            object.__setattr__(self, "_lookup", numbers)
+            object.__setattr__(self, "_floats", frozenset(numbers.tolist()))
+        else:
+            object.__setattr__(self, "_lookup", frozenset(self.values))
 
     @property
     def numeric(self) -> bool:
@@ -59,11 +68,19 @@ class KnownValues:
         doc: dict[str, Any] = {"column": self.column, "values": list(self.values), "reason": self.reason}
         if self.truncated:
             doc["truncated"] = True
+        if self.cast:
+            doc["cast"] = True
         return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> KnownValues:
-        return cls(int(doc["column"]), tuple(doc["values"]), str(doc["reason"]), bool(doc.get("truncated")))
+        return cls(
+            int(doc["column"]),
+            tuple(doc["values"]),
+            str(doc["reason"]),
+            bool(doc.get("truncated")),
+            bool(doc.get("cast")),
+        )
 
 
 @dataclass(frozen=True)
@@ -253,7 +270,18 @@ def prepare_feeds(X: Any, schema: Schema, *, keep_device: bool = False) -> tuple
 
 def count_rows(X: Any, schema: Schema) -> int | None:
     """How many rows ``X`` holds, read without converting it; None when that cannot be told cheaply
-    or ``X`` is not shaped like rows at all (prepare_feeds then names the problem on the whole)."""
+    or ``X`` is not shaped like rows at all, or cannot be sliced by take_rows (a sparse or nested
+    tensor, a dict holding a set): prepare_feeds then names the problem on the whole."""
+    try:
+        rows = _count_rows(X, schema)
+        if rows is not None:
+            take_rows(X, 0, 0)
+    except Exception:  # whatever the object raises: the full checks will say what is wrong
+        return None
+    return rows
+
+
+def _count_rows(X: Any, schema: Schema) -> int | None:
     table = schema.layout != "text"  # a matrix or columns model takes 2-D rows; a text one a list
     if isinstance(X, np.ndarray) or _is_tensor(X):
         shape = tuple(X.shape)
@@ -742,9 +770,16 @@ def _refuse_unseen(values: np.ndarray, spec: InputSpec, where: Any) -> None:
         column = values if values.ndim == 1 else values[:, known.column]
         if known.numeric:
             numbers = np.asarray(column, dtype=np.float64)
-            unseen = numbers[~np.isin(numbers, known._lookup) & ~np.isnan(numbers)]
-            if known.truncated:  # only those the graph's int64 cast turns into a known category
-                unseen = unseen[np.isin(np.trunc(unseen), known._lookup)]
+            if numbers.size <= SMALL_FRAME:
+                floats = known._floats  # v == v: NaN is not unseen (the NaN rules judge it)
+                unseen = np.array([v for v in numbers.ravel().tolist() if v not in floats and v == v])
+            else:
+                unseen = numbers[~np.isin(numbers, known._lookup) & ~np.isnan(numbers)]
+            if unseen.size and (known.truncated or known.cast):  # only those the graph reads as known
+                graph_dtype = _NUMERIC.get(spec.dtype, np.float64)
+                seen_as = unseen.astype(graph_dtype)  # what the graph's input holds (float32)
+                seen_as = np.trunc(seen_as) if known.truncated else seen_as  # its int64 cast
+                unseen = unseen[np.isin(seen_as, known._lookup.astype(graph_dtype))]
             found = list(dict.fromkeys(unseen.tolist()))
         else:
             values_here = column.tolist()
@@ -752,7 +787,11 @@ def _refuse_unseen(values: np.ndarray, spec: InputSpec, where: Any) -> None:
             found = list(dict.fromkeys(v for v in values_here if v in unseen_set)) if unseen_set else []
         if found:
             graph = (
-                "; the exported graph would drop the fraction and read a known one" if known.truncated else ""
+                "; the exported graph would drop the fraction and read a known one"
+                if known.truncated
+                else f"; the exported graph would read them as {spec.dtype}, a known one"
+                if known.cast
+                else ""
             )
             raise InvalidInputError(
                 f"{_column_names([known.column], where)} holds value(s) {_listed(found)} the model "

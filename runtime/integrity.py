@@ -139,7 +139,7 @@ def check(
     if not (check_hash or key is not None):
         return Integrity(recorded, False, signed, False)
     actual = content_sha256(data, external)
-    if not hmac.compare_digest(actual, recorded):
+    if not hmac.compare_digest(actual.encode(), recorded.encode()):  # str: ASCII only, or TypeError
         raise ModelLoadError(
             f"{source}: content sha256 {actual[:16]}… differs from the {recorded[:16]}… sealed at export: "
             "the file (graph, weights or metadata) was altered or damaged; export it again "
@@ -152,7 +152,7 @@ def check(
             f"{source}: the model is not signed, and load() was given a key; "
             "export it with --sign-key (exporter.export(..., sign_key=...))"
         )
-    if not hmac.compare_digest(header.metadata[SIGNATURE_KEY], signature(key, recorded)):
+    if not hmac.compare_digest(header.metadata[SIGNATURE_KEY].encode(), signature(key, recorded).encode()):
         raise ModelLoadError(
             f"{source}: the signature does not match this key: the model was not signed by a key "
             "you trust (or was re-sealed after an edit); refusing it"

@@ -275,7 +275,7 @@ def _contained(tensor: str, location: str, path: Path, source: str) -> Path:
         f"{source}: tensor {tensor!r} points to external data {location!r} outside the model's "
         "folder; refusing to read it (keep external data files next to the model, as plain files)"
     )
-    if not location or Path(location).is_absolute() or ".." in Path(location).parts:
+    if not location or "\x00" in location or Path(location).is_absolute() or ".." in Path(location).parts:
         raise ModelLoadError(refused)
     try:
         resolved = target.resolve(strict=True)
@@ -432,7 +432,9 @@ class Model:
             options.intra_op_num_threads = self._threads
         options.log_severity_level = 3
         try:
-            sess = _open_session(self._data, self._external, options, self._provider_specs)
+            sess = _open_session(
+                self._data, self._external, options, self._provider_specs, self.header.external_outside_main
+            )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelLoadError(_explain_load_failure(self.source, self.header, exc)) from None
         active = sess.get_providers()
@@ -733,29 +735,57 @@ class Model:
         return f"Model(source={self.source!r}, task={self.task!r}, inputs={inputs})"
 
 
+# onnxruntime >= 1.21 resolves external data it does not take from memory against this folder
+# instead of the working directory (for a model given as bytes); older releases ignore the key.
+_EXTERNAL_FOLDER_KEY = "session.model_external_initializers_file_folder_path"
+
+
 def _open_session(
-    data: bytes, external: dict[str, bytes], options: ort.SessionOptions, providers: Any
+    data: bytes,
+    external: dict[str, bytes],
+    options: ort.SessionOptions,
+    providers: Any,
+    outside_main: bool = False,
 ) -> ort.InferenceSession:
     """A session over exactly these bytes. External data goes in from memory, never re-read from
-    disk (where it could have been swapped since load). onnxruntime < 1.18 cannot take files from
-    memory: there the checked bytes are written to a private folder that lives for the call."""
+    disk (where it could have been swapped since load).
+
+    onnxruntime takes from memory only the main graph's initializers; any other external tensor
+    (``outside_main``: an If branch's, say) it reads from disk — for a model given as bytes,
+    relative to the working directory, which load() never checked. Those models get a private
+    folder holding the checked bytes, named to onnxruntime with _EXTERNAL_FOLDER_KEY (>= 1.21) or
+    as the model's own folder (older releases, and < 1.18, which cannot take files from memory).
+    """
     if not external:
         return ort.InferenceSession(data, sess_options=options, providers=providers)
-    if hasattr(options, "add_external_initializers_from_files_in_memory"):
+    in_memory = hasattr(options, "add_external_initializers_from_files_in_memory")
+    if in_memory:
         names = list(external)
         blobs = [np.frombuffer(external[n], dtype=np.uint8) for n in names]
         options.add_external_initializers_from_files_in_memory(names, blobs, [b.size for b in blobs])
-        return ort.InferenceSession(data, sess_options=options, providers=providers)
-    import tempfile  # pragma: no cover - onnxruntime 1.16/1.17 (tests/envs.py runs it)
+        if not outside_main:
+            return ort.InferenceSession(data, sess_options=options, providers=providers)
+    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="hybridonnx-", ignore_cleanup_errors=True) as folder:  # 0700
         for location, blob in external.items():
             target = Path(folder, location)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blob)
-        model = Path(folder, "model.onnx")
-        model.write_bytes(data)
-        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+        if in_memory and _version_at_least(ort.__version__, (1, 21)):
+            options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, folder)
+            return ort.InferenceSession(data, sess_options=options, providers=providers)
+        fd, model = tempfile.mkstemp(suffix=".onnx", dir=folder)  # a name no location took
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
+
+
+def _version_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    try:
+        return tuple(int(part) for part in version.split(".")[:2]) >= wanted
+    except ValueError:  # a development build, e.g. "1.22.0.dev20250101": assume the newest
+        return True
 
 
 def _check_batch_size(batch_size: Any) -> None:
