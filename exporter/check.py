@@ -87,4 +87,6 @@ def _diagnose(estimator: Any, rt: Any, native_X: Any, expected: dict[str, np.nda
     proto = onnx.load(str(rt.path)) if rt.path else onnx.load_from_string(rt.serialized)
     with native_errors("the native pipeline"):
         plan = make_plan(estimator, make_stages(estimator), rt.schema, native_X)
+    for stage, meta in zip(plan.stages, stages_meta, strict=False):  # the leaves' cuts, as recorded
+        stage.leaf_seams = [leaf if "input" in leaf else None for leaf in meta.get("leaves", [])]
     return diagnose(proto, plan, expected, [s["output"] for s in stages_meta])

@@ -113,7 +113,9 @@ def _pieces(
     public_out = [o.name for o in model.graph.output if o.name in expected]
     final = {name: expected[name] for name in public_out}
     start, feed, pending = public_in, None, []
+    produced = {name for node in model.graph.node for name in node.output} | set(public_in)
     for stage, seam in zip(plan.stages, seams, strict=True):
+        yield from _leaf_pieces(stage, produced)  # a torch leaf inside the stage: judged first
         pending.append(stage)
         label = _label(pending)
         if not stage.is_last:
@@ -127,6 +129,28 @@ def _pieces(
         else:
             # Fed the stage's native input, the last stage must give the pipeline's native outputs.
             yield _Piece(label, start, public_out, feed, final, plan.task)
+
+
+def _leaf_pieces(stage: Stage, produced: set[str]) -> Iterator[_Piece]:
+    """Each torch leaf nested in a container of the stage, cut at its own input and output (the
+    aliases that survived the optimizer) and fed the rows it receives natively."""
+    for leaf, seams in zip(stage.leaves, stage.leaf_seams, strict=False):
+        if not seams:
+            continue
+        entry = next((n for n in seams["input"] if n in produced), None)
+        exits = [next((n for n in names if n in produced), None) for names in seams["outputs"]]
+        exit_ = exits[-1]  # probabilities for classifiers, the only output otherwise
+        if entry is None or exit_ is None:
+            continue  # folded into its neighbours by the optimizer: the stage is judged as a whole
+        step = leaf.step
+        if len(exits) > 1 and hasattr(step, "predict_proba"):
+            want, what = np.asarray(step.predict_proba(leaf.rows)), "probabilities"
+        elif hasattr(step, "transform") and not hasattr(step, "predict"):
+            want, what = as_dense(step.transform(leaf.rows)), "features"
+        else:
+            want, what = np.asarray(step.predict(leaf.rows)), "prediction"
+        label = f"torch leaf {type(step).__name__} at {leaf.path} in {stage.label}"
+        yield _Piece(label, [entry], [exit_], leaf.rows, {exit_: want}, f"leaf {what}")
 
 
 def _judge(piece: _Piece, got: dict[str, np.ndarray], tolerance: tuple[float, float]) -> StageReport:

@@ -79,6 +79,11 @@ def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.nd
                 "types": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in s.steps],
                 "output": seam,  # where `exporter check` cuts the graph to judge each stage alone
                 "nodes": s.part,  # its nodes' name prefix (folded nodes keep the later stage's)
+                # torch leaves inside the stage's containers: where diagnosis cuts to judge each
+                "leaves": [
+                    {"path": leaf.path, "type": type(leaf.step).__name__, **(cut or {})}
+                    for leaf, cut in zip(s.leaves, s.leaf_seams, strict=False)
+                ],
             }
             for s, seam in zip(plan.stages, stage_seams(model, plan.stages), strict=True)
         ],

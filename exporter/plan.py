@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from exporter.convert.heads import PipelineTask, ResolvedHead, resolve_head
+from exporter.convert.nested import find_leaves
 from exporter.convert.torch import PREFERRED_MODULE_ATTRS, find_module, module_attributes, run_module
 from exporter.errors import ExportError, NotFittedError, SampleError, UnsupportedStepError
 from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
@@ -41,6 +42,10 @@ class Stage:
     # output for a torch stage at the end; None for a final sklearn stage): where diagnosis cuts.
     seam: str | None = None
     part: str = ""  # the prefix of this stage's node names in the merged graph (compose.part_prefix)
+    # sklearn stages: the torch leaves nested in their containers (convert/nested.py), found by
+    # probe() with the rows each receives; and, set by convert_plan, where each lives in the graph.
+    leaves: list[Any] = field(default_factory=list)
+    leaf_seams: list[Any] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -267,6 +272,8 @@ def probe(stages: list[Stage], sample: Any, task: Task) -> None:
             with native_errors(f"the module of {_step_label(stage)}"):
                 stage.module_out = run_module(stage.module, as_dense(x))
         with native_errors(stage.label):
+            if stage.kind == "sklearn":
+                stage.leaves = find_leaves(stage.estimator, x, _native_methods(stage, task), stage.label)
             if stage.is_last:
                 stage.native_out = _final_native(stage.estimator, x, task)
             else:
@@ -275,6 +282,15 @@ def probe(stages: list[Stage], sample: Any, task: Task) -> None:
             assert stage.adapter is not None and stage.module_out is not None
             head = stage.adapter.head_for(stage.step)
             stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, task)
+
+
+def _native_methods(stage: Stage, task: Task) -> list[str]:
+    """What a stage's estimator is asked natively: transform for what the next stage needs; for
+    the last stage, the methods of the pipeline's public outputs."""
+    if not stage.is_last or task == "transformer":
+        return ["transform"]
+    proba = task == "classifier" and hasattr(stage.estimator, "predict_proba")
+    return ["predict", "predict_proba"] if proba else ["predict"]
 
 
 @contextmanager

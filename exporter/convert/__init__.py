@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type, part_prefix
 from exporter.convert.heads import LABEL_INDEX, Head, ResolvedHead, build_head
-from exporter.convert.nested import active, find_leaves
+from exporter.convert.nested import active, seams_of
 from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import export_module
 
@@ -49,9 +49,12 @@ def convert_plan(plan: Plan) -> list[Any]:
             inputs = [("X", plan.dtype, width)]
         if stage.kind == "sklearn":
             # Torch leaves nested in this stage's containers join skl2onnx's topology (nested.py).
-            leaves = find_leaves(stage.estimator, stage.native_in, _native_methods(plan, stage), stage.label)
-            with active(leaves):
+            with active(stage.leaves):
                 part = convert_sklearn_stage(stage.steps, inputs, stage.label)
+            prefix = part_prefix(len(parts))
+            # The first part's inputs become the public inputs: chain renames them.
+            public = {prefix + name: name for name, _, _ in inputs} if not parts else {}
+            stage.leaf_seams = [_prefixed(seams_of(leaf), prefix, public) for leaf in stage.leaves]
             parts.append(_order_sklearn_outputs(part, plan, stage))
             stage.part = part_prefix(len(parts) - 1)
             if not stage.is_last:
@@ -73,14 +76,16 @@ def convert_plan(plan: Plan) -> list[Any]:
     return parts
 
 
-def _native_methods(plan: Plan, stage: Stage) -> list[str]:
-    """What the stage's estimator is asked natively: what the next stage needs, or the public
-    outputs' methods for the last stage."""
-    from runtime.parity import METHODS
+def _prefixed(seams: Any, prefix: str, public: dict[str, str]) -> dict[str, Any] | None:
+    """A leaf's seam aliases as named in the merged graph (chain prefixes every part's names,
+    and gives the first part's inputs their public names)."""
+    if seams is None:
+        return None
 
-    if not stage.is_last:
-        return ["transform"]
-    return list(dict.fromkeys(METHODS[name] for name in public_outputs(plan)))
+    def named(names: list[str]) -> list[str]:
+        return [public.get(prefix + n, prefix + n) for n in names]
+
+    return {"input": named(seams.input), "outputs": [named(names) for names in seams.outputs]}
 
 
 def _first_inputs(plan: Plan, stage: Stage) -> tuple[list[tuple[str, str, int | None]], Any]:

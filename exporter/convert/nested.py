@@ -299,9 +299,53 @@ def build_leaf_graph(leaf: Leaf, label_kind: str) -> Any:
     return model
 
 
+@dataclass(frozen=True)
+class LeafSeams:
+    """Where a leaf's input and outputs live in its stage's graph, for per-leaf diagnosis. Each is
+    a list of aliases (names joined by Identity nodes): the optimizer's cleanup keeps only one of
+    them, so diagnosis cuts at whichever survives."""
+
+    input: list[str]
+    outputs: list[list[str]]  # per leaf output: label (or index) and probabilities, or one
+
+
+_SEAMS: dict[int, LeafSeams] = {}
+
+
+def seams_of(leaf: Leaf) -> LeafSeams | None:
+    return _SEAMS.get(id(leaf.step))
+
+
 def _convert(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.helpers import add_onnx_graph
 
-    add_onnx_graph(
-        scope, operator, container, _graph(_leaf(operator), _label_kind(operator), _input_type(operator))
+    leaf = _leaf(operator)
+    graph = _graph(leaf, _label_kind(operator), _input_type(operator))
+    add_onnx_graph(scope, operator, container, graph)
+    producers = {out: node for node in container.nodes for out in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in container.nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def upstream(name: str) -> list[str]:
+        chain = [name]
+        while name in producers and producers[name].op_type == "Identity":
+            name = producers[name].input[0]
+            chain.append(name)
+        return chain
+
+    def downstream(name: str) -> list[str]:
+        chain = [name]
+        while True:
+            nxt = [n for n in consumers.get(name, []) if n.op_type == "Identity"]
+            if len(nxt) != 1:
+                return chain
+            name = nxt[0].output[0]
+            chain.append(name)
+
+    entry = operator.inputs[0].onnx_name
+    _SEAMS[id(leaf.step)] = LeafSeams(
+        list(dict.fromkeys([*downstream(entry), *upstream(entry)])),
+        [list(dict.fromkeys([*upstream(o.onnx_name), *downstream(o.onnx_name)])) for o in operator.outputs],
     )

@@ -98,3 +98,33 @@ def test_one_command_exports_a_nested_net(tmp_path: Path) -> None:
     assert main([str(tmp_path / "ttr.pkl"), "--sample", str(tmp_path / "rows.npy")]) == 0
     model = runtime.load(tmp_path / "ttr.onnx")
     np.testing.assert_allclose(model.predict(X[300:]), est.predict(X[300:]), rtol=1e-4, atol=1e-3)
+
+
+def test_diagnosis_names_the_torch_leaf_inside_a_container(
+    tmp_path: Path, iris: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """exporter check against a pipeline whose net (inside a VotingClassifier) was refit: the first
+    diverging piece is the leaf itself, cut out of the model at hand and fed its native rows."""
+    import copy
+
+    from exporter.check import check
+
+    X, y = iris
+    voting = VotingClassifier(
+        [("net", TorchClassifier(epochs=30)), ("rf", RandomForestClassifier(10, random_state=0))],
+        voting="soft",
+    ).fit(X, y)
+    result = exporter.export(voting, sample=X)
+    (leaf,) = result.metadata["stages"][0]["leaves"]
+    assert leaf["path"] == "estimators_[0]" and leaf["type"] == "TorchClassifier"
+    result.save(tmp_path / "voting.onnx")
+    assert check(voting, tmp_path / "voting.onnx").passed
+    other = copy.deepcopy(voting)
+    other.estimators_[0] = TorchClassifier(epochs=5).fit(X, y)
+    report = check(other, tmp_path / "voting.onnx")
+    assert not report.passed
+    first = next(s for s in report.stages if not s["passed"])
+    assert (
+        first["stage"] == "torch leaf TorchClassifier at estimators_[0] in sklearn stage [VotingClassifier]"
+    )
+    assert first["compared"] == "leaf probabilities" and first["max_abs_error"] > 1e-2
