@@ -11,20 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import onnx
-from onnx import TensorProto, compose, helper
+from onnx import compose, helper
 
 from exporter.errors import ConversionError
-
-ELEM_NAMES: dict[int, str] = {
-    TensorProto.FLOAT: "float32",
-    TensorProto.DOUBLE: "float64",
-    TensorProto.INT64: "int64",
-    TensorProto.INT32: "int32",
-    TensorProto.STRING: "string",
-    TensorProto.BOOL: "bool",
-    TensorProto.FLOAT16: "float16",
-}
-ELEM_TYPES: dict[str, int] = {v: k for k, v in ELEM_NAMES.items()}
+from runtime.contract import ELEM_TYPES
 
 # Parts we build ourselves (heads, column concat) use opset 18 like the converters, stamped with the
 # lowest IR version that allows it: helper.make_model would stamp the newest IR onnx knows, which

@@ -19,16 +19,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from exporter.compose import ELEM_NAMES, elem_type
+from exporter.compose import elem_type
 from exporter.diagnose import stage_seams
 from exporter.errors import WriteError
 from runtime import integrity
-from runtime.model import METADATA_KEY
+from runtime.contract import ELEM_NAMES, FORMAT, METADATA_KEY
 
 if TYPE_CHECKING:
     from exporter.plan import Plan
 
-FORMAT = "hybridonnx/2"  # /2: sealed (runtime/integrity.py); runtime.model.FORMATS lists what it reads
 # Golden rows replayed by `runtime verify` and `exporter check` without --data. 5 were too few: a
 # refit agreeing on 97% of labels passed 86% of the time (tests/exporter/test_check.py); 256 rows
 # catch it 99.96% of the time. Wide inputs are capped by size instead (GOLDEN_BUDGET of JSON), and

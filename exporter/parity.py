@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from runtime.parity import DEFAULT_TOLERANCES, METHODS, OutputReport, ParityReport, compare
+from runtime.contract import METHODS
+from runtime.parity import DEFAULT_TOLERANCES, OutputReport, ParityReport, compare
 
 
 def native_outputs(estimator: Any, X: Any, output_names: list[str]) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ embed and edge devices install.
 
 from __future__ import annotations
 
+from runtime.contract import METADATA_KEY
 from runtime.errors import (
     InvalidInputError,
     InvalidOptionError,
@@ -21,7 +22,7 @@ from runtime.errors import (
     VerificationError,
 )
 from runtime.inputs import InputSpec, Schema
-from runtime.model import METADATA_KEY, Model, load
+from runtime.model import Model, load
 from runtime.providers import ProviderFallbackWarning
 
 __all__ = [

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from runtime.contract import METHODS, TASK_OUTPUTS
 from runtime.errors import InvalidInputError, InvalidOptionError
 from runtime.inputs import Schema
 
@@ -402,12 +403,8 @@ def _first_line(exc: BaseException) -> str:
 
 # -- Predictions --------------------------------------------------------------------------------
 
-# method → public output name, per task, for ``method="auto"``.
-_AUTO_OUTPUTS = {
-    "classifier": [("predict", "label"), ("predict_proba", "probabilities")],
-    "regressor": [("predict", "prediction")],
-    "transformer": [("transform", "features")],
-}
+# method → public output name, per task, for ``method="auto"``: every public output.
+_AUTO_OUTPUTS = {task: [(METHODS[name], name) for name in names] for task, names in TASK_OUTPUTS.items()}
 
 
 def predict_chunks(

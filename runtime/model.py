@@ -27,6 +27,7 @@ from runtime import integrity
 from runtime import providers as _providers
 from runtime._proto import ModelHeader, ProtoError, graph_sha256, is_ort_format, read_header
 from runtime.compat import installed_too_old
+from runtime.contract import FORMATS, LABEL_INDEX, METADATA_KEY, ORT_TYPES, TASKS
 from runtime.errors import (
     InvalidInputError,
     InvalidOptionError,
@@ -36,18 +37,6 @@ from runtime.errors import (
 )
 from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
 
-METADATA_KEY = "hybridonnx"
-# Auxiliary output of classifiers with string classes: the class index (see Model._label_lookup).
-LABEL_INDEX = "label_index"
-
-# ONNX element type names as onnxruntime reports them → the names the schema uses.
-_ORT_TYPES = {
-    "tensor(float)": "float32",
-    "tensor(double)": "float64",
-    "tensor(int64)": "int64",
-    "tensor(int32)": "int32",
-    "tensor(string)": "string",
-}
 # Incremented in every forked child: a session made under another value belongs to the parent.
 # Cheaper than os.getpid() (a system call) on the hot path.
 _PROCESS = [0]
@@ -88,8 +77,6 @@ DEFAULT_MAX_BYTES = 8 * 2**30
 # More intra-op threads than this per core only adds memory (each thread has its own stack and
 # arena): threads=10**6 was accepted and took 21.7 GB.
 MAX_THREADS_PER_CORE = 4
-# Metadata formats this runtime reads: "hybridonnx/1" (not sealed) and "hybridonnx/2" (sealed).
-FORMATS = {"hybridonnx/1": False, "hybridonnx/2": True}
 
 
 def load(
@@ -329,7 +316,7 @@ def parse_metadata(text: str, source: str) -> dict[str, Any]:
             np.dtype(spec["native_dtype"])
             if not isinstance(name, str) or not isinstance(spec["shape"], list):
                 raise TypeError(name)
-        if meta.get("task") not in ("classifier", "regressor", "transformer"):
+        if meta.get("task") not in TASKS:
             raise ValueError(meta.get("task"))
         if meta["task"] == "classifier":
             restore_dtype(np.asarray(meta["classes"], dtype=object), meta["classes_dtype"])
@@ -852,10 +839,10 @@ def restore_dtype(value: np.ndarray, native_dtype: str) -> np.ndarray:
 def _schema_from_session(sess: ort.InferenceSession) -> Schema:
     specs = []
     for i in sess.get_inputs():
-        if i.type not in _ORT_TYPES:
+        if i.type not in ORT_TYPES:
             raise ModelLoadError(f"input {i.name!r} has type {i.type}, which the runtime cannot feed")
         width = i.shape[1] if len(i.shape) == 2 and isinstance(i.shape[1], int) else None
-        specs.append(InputSpec(i.name, _ORT_TYPES[i.type], width, allow_nan=True))
+        specs.append(InputSpec(i.name, ORT_TYPES[i.type], width, allow_nan=True))
     layout = "matrix" if len(specs) == 1 else "columns"
     return Schema(layout, tuple(specs), tuple(s.name for s in specs) if layout == "columns" else None)
 

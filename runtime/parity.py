@@ -20,14 +20,6 @@ import numpy as np
 
 from runtime.errors import InvalidOptionError
 
-# The estimator method (native) and runtime.Model method that produce each public output.
-METHODS = {
-    "label": "predict",
-    "probabilities": "predict_proba",
-    "prediction": "predict",
-    "features": "transform",
-}
-
 # Default tolerances per output. float32 graphs vs float64 (sklearn) or float32 (torch) natives;
 # the measured errors on the test cases are 1e-7 .. 5e-6, so these leave room without hiding a
 # wrong head (a wrong softmax/sigmoid moves probabilities by > 1e-2).

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from runtime.contract import METHODS
 from runtime.errors import VerificationError
 from runtime.model import Model, restore_dtype
-from runtime.parity import METHODS, OutputReport, ParityReport, compare
+from runtime.parity import OutputReport, ParityReport, compare
 
 
 def golden_inputs(model: Model) -> Any:

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exporter.compose import ELEM_NAMES, ELEM_TYPES, cast_input, concat_columns, elem_type, part_prefix
+from exporter.compose import cast_input, concat_columns, elem_type, part_prefix
 from exporter.convert.heads import LABEL_INDEX, Head, ResolvedHead, build_head
 from exporter.convert.nested import active, seams_of
 from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import export_module
+from runtime.contract import ELEM_NAMES, ELEM_TYPES, TASK_OUTPUTS
 
 if TYPE_CHECKING:
     from exporter.plan import Plan, Stage
 
-OUTPUT_NAMES = {
-    "classifier": ["label", "probabilities"],
-    "regressor": ["prediction"],
-    "transformer": ["features"],
-}
-
 
 def public_outputs(plan: Plan) -> list[str]:
-    names = OUTPUT_NAMES[plan.task]
+    names = list(TASK_OUTPUTS[plan.task])
     if plan.task == "classifier" and not hasattr(plan.estimator, "predict_proba"):
         return ["label"]  # nothing native to check probabilities against: do not claim them
     return names

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from runtime.contract import LABEL_INDEX  # the index output of heads with string classes
+
 PipelineTask = Literal["classifier", "regressor", "transformer"]
 Task = Literal["auto", "classifier", "regressor", "transformer"]
 Proba = Literal["softmax", "sigmoid", "identity"]
@@ -147,10 +149,6 @@ def suggest_head(
         ):
             return candidate
     return None
-
-
-# An auxiliary output of heads with string classes: the index into the classes (metadata).
-LABEL_INDEX = "label_index"
 
 
 def build_head(resolved: ResolvedHead, input_name: str, elem_type: int) -> Any:
