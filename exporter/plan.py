@@ -276,12 +276,35 @@ def probe(stages: list[Stage], sample: Any, task: Task) -> None:
                 stage.leaves = find_leaves(stage.estimator, x, _native_methods(stage, task), stage.label)
             if stage.is_last:
                 stage.native_out = _final_native(stage.estimator, x, task)
+                _check_prediction_shape(stage, x, task)
             else:
                 x = stage.native_out = stage.transform(x)
         if stage.is_last and stage.kind == "torch":
             assert stage.adapter is not None and stage.module_out is not None
             head = stage.adapter.head_for(stage.step)
             stage.head = resolve_head(head, stage.step, stage.module_out, stage.native_out, task)
+
+
+def _check_prediction_shape(stage: Stage, rows: Any, task: Task) -> None:
+    """What ``predict`` returns must be one answer per row: refuse, by name, the shapes the
+    runtime's outputs cannot be (a MultiOutputRegressor over nets that answer (N, 1) predicts
+    (1, N, k); a multi-output classifier answers (N, k) labels and a list of probabilities)."""
+    if task == "transformer":
+        return
+    out = np.asarray(stage.native_out)
+    n = rows.shape[0] if hasattr(rows, "shape") else len(rows)
+    what = f"{stage.label}: predict returns shape {out.shape} for {n} rows"
+    if out.ndim == 0 or out.shape[0] != n or out.ndim > 2:
+        raise UnsupportedStepError(
+            f"{what}, not one prediction per row: make each estimator's predict return (N,) or "
+            "(N, k) (e.g. a skorch NeuralNetRegressor inside MultiOutputRegressor answers (N, 1): "
+            "fit it on all targets at once instead)"
+        )
+    if task == "classifier" and out.ndim == 2:
+        raise UnsupportedStepError(
+            f"{what}: multi-output classification is not supported (one label per row only); "
+            "export each output's estimator (e.g. MultiOutputClassifier.estimators_[i]) on its own"
+        )
 
 
 def _native_methods(stage: Stage, task: Task) -> list[str]:

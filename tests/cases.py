@@ -466,6 +466,16 @@ CASES = [
         ),
         target=_int64,
     ),
+    Case(  # skl2onnx stacks probabilities whatever stack_method says (convert/sklearn.py)
+        "stacking-predict-wrapper-logistic",
+        "iris",
+        lambda n, k: StackingClassifier(
+            [("net", _scaled(TorchClassifier(epochs=20))), ("lr", LogisticRegression(max_iter=500))],
+            stack_method="predict",
+            cv=3,
+        ),
+        string_labels=True,
+    ),
     Case(
         "calibrated-sigmoid-wrapper",
         "breast_cancer",

@@ -25,6 +25,10 @@ import numpy as np
 
 from exporter.errors import ConversionError, UnsupportedStepError
 
+# Starts the name of every node of a nested leaf's network (not its head) in the merged graph,
+# after the stage's prefix: edge/quantize.py finds the MatMul/Gemm nodes to quantise by it.
+LEAF_NODE_MARK = "torchleaf__"
+
 # The methods a container may call on a child: wrapped while recording.
 _RECORDED = ("predict", "predict_proba", "transform", "decision_function")
 
@@ -47,6 +51,8 @@ def fitted_children(estimator: Any) -> list[tuple[str, Any]]:
             if isinstance(item, tuple) and len(item) >= 2 and hasattr(item[1], "__dict__"):
                 found.append((f"{attr}[{item[0]}]", item[1]))
     for attr in ("estimators_", "final_estimator_", "regressor_", "estimator_", "calibrated_classifiers_"):
+        if attr == "estimator_" and "estimators_" in vars(estimator):
+            continue  # Bagging/AdaBoost: the unfitted template the fitted estimators_ were cloned from
         value = getattr(estimator, attr, None) if attr in vars(estimator) else None
         items = value if isinstance(value, list) else [value] if value is not None else []
         for i, child in enumerate(items):
@@ -155,6 +161,10 @@ def active(leaves: list[Leaf]) -> Iterator[None]:
     finally:
         for leaf in leaves:
             _ACTIVE.pop(id(leaf.step), None)
+        # The traced graphs hold the user's estimators and sample rows: not past this conversion.
+        done = {id(leaf) for leaf in leaves}
+        for key in [key for key, (leaf, _) in _GRAPHS.items() if id(leaf) in done]:
+            del _GRAPHS[key]
 
 
 def registered_leaf_types() -> frozenset[type]:
@@ -216,11 +226,17 @@ def _parse_classifier(scope: Any, model: Any, inputs: list[Any], custom_parsers:
 
 
 def _shape(operator: Any) -> None:
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
 
     leaf = _leaf(operator)
     graph = _graph(leaf, _label_kind(operator), _input_type(operator))
-    n = operator.inputs[0].type.shape[0]
+    known = operator.inputs[0].type.shape  # Bagging's column subsets declare no shape
+    n = known[0] if known else None
     for variable, value in zip(operator.outputs, graph.graph.output, strict=False):
         dims = value.type.tensor_type.shape.dim
         shape = [n, *(d.dim_value or None for d in dims[1:])]
@@ -228,6 +244,8 @@ def _shape(operator: Any) -> None:
             variable.type = StringTensorType(shape)
         elif value.type.tensor_type.elem_type == 7:
             variable.type = Int64TensorType(shape)
+        elif value.type.tensor_type.elem_type == 11:
+            variable.type = DoubleTensorType(shape)
         else:
             variable.type = FloatTensorType(shape)
 
@@ -246,7 +264,9 @@ _GRAPHS: dict[tuple[int, str, str], Any] = {}
 
 def _graph(leaf: Leaf, label_kind: str, input_type: str = "FloatTensorType") -> Any:
     """The leaf as one ONNX model: input X → its outputs (traced once per leaf and label kind).
-    A double input (``--dtype float64``) is cast to the module's float type inside the graph."""
+    A double input (``--dtype float64``) is cast to the module's float type inside the graph, and
+    its float outputs back to double: the container's own nodes (Voting's weights, calibration,
+    OneVsRest's normalisation) are double then."""
     key = (id(leaf.step), label_kind, input_type)
     if key not in _GRAPHS or _GRAPHS[key][0] is not leaf:
         model = build_leaf_graph(leaf, label_kind)
@@ -256,8 +276,25 @@ def _graph(leaf: Leaf, label_kind: str, input_type: str = "FloatTensorType") -> 
             from exporter.compose import cast_input
 
             cast_input(model, "X", TensorProto.DOUBLE)
+            _cast_outputs(model, TensorProto.FLOAT, TensorProto.DOUBLE)
         _GRAPHS[key] = (leaf, model)
     return _GRAPHS[key][1]
+
+
+def _cast_outputs(model: Any, old: int, new: int) -> None:
+    """Retype the graph's ``old``-typed outputs to ``new`` with a Cast at the end."""
+    from onnx import helper
+
+    from exporter.compose import rename
+
+    for value in model.graph.output:
+        if value.type.tensor_type.elem_type != old:
+            continue
+        name, raw = value.name, f"{value.name}__before_cast"
+        rename(model.graph, name, raw)  # the graph's own consumers keep the original type
+        value.name = name
+        value.type.tensor_type.elem_type = new
+        model.graph.node.append(helper.make_node("Cast", [raw], [name], to=new, name=f"{name}__cast"))
 
 
 def _input_type(operator: Any) -> str:
@@ -265,7 +302,7 @@ def _input_type(operator: Any) -> str:
 
 
 def build_leaf_graph(leaf: Leaf, label_kind: str) -> Any:
-    from exporter.compose import chain, elem_type
+    from exporter.compose import chain, elem_type, part_prefix
     from exporter.convert.heads import LABEL_INDEX, build_head, resolve_head
     from exporter.convert.torch import export_module, find_module, run_module
     from exporter.plan import as_dense
@@ -294,8 +331,11 @@ def build_leaf_graph(leaf: Leaf, label_kind: str) -> Any:
     del head.graph.output[:]
     head.graph.output.extend(keep)
     model = chain([part, head], ["X"], names)
+    module_nodes = part_prefix(0)
     for i, node in enumerate(model.graph.node):  # add_onnx_graph needs a name to make unique
         node.name = node.name or f"{node.op_type}_{i}"
+        if node.name.startswith(module_nodes):  # the network's nodes: what int8 quantises
+            node.name = LEAF_NODE_MARK + node.name
     return model
 
 

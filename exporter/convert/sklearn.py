@@ -135,34 +135,19 @@ def native_unknowns(estimator: Any) -> Any:
     encodes an unseen value as all zeros, exactly like "ignore"; skl2onnx writes ``zeros=1`` for
     "ignore" only, and onnxruntime then fails on the value ("Unknown Category and zeros = 0").
     Such encoders are converted as shallow copies set to "ignore", and the containers above them
-    as shallow copies holding those: the user's fitted objects are never changed.
+    as shallow copies holding those: the user's fitted objects are never changed. The same goes
+    for the containers skl2onnx reads differently from sklearn (below): FrozenEstimator anywhere,
+    VotingClassifier(flatten_transform=True).
     """
     from exporter.schema import has_infrequent_categories
 
-    if type(estimator).__name__ == "VotingClassifier" and estimator.flatten_transform:
-        # flatten_transform (sklearn's default) shapes transform() only, never predict/predict_proba,
-        # yet skl2onnx refuses any VotingClassifier that has it set.
-        twin = copy.copy(estimator)
-        twin.flatten_transform = False
-        return twin
-    if type(estimator).__name__ == "CalibratedClassifierCV":
-        # cv="prefit" is written FrozenEstimator(fitted) since sklearn 1.6; skl2onnx knows the
-        # estimator, not the frozen wrapper (whose methods only delegate to it).
-        calibrated = []
-        for cc in estimator.calibrated_classifiers_:
-            inner = cc.estimator
-            if type(inner).__name__ == "FrozenEstimator":
-                cc = copy.copy(cc)
-                cc.estimator = inner.estimator
-            calibrated.append(cc)
-        original = estimator.calibrated_classifiers_
-        if any(new is not old for new, old in zip(calibrated, original, strict=True)):
-            twin = copy.copy(estimator)
-            twin.calibrated_classifiers_ = calibrated
-            twin.estimator = calibrated[0].estimator
-            return twin
-        return estimator
-    if type(estimator).__name__ == "OneHotEncoder":
+    kind = type(estimator).__name__
+    if kind == "FrozenEstimator":
+        # sklearn ≥ 1.6 writes a prefit estimator as FrozenEstimator(fitted) (cv="prefit",
+        # Voting/Stacking of prefit models); skl2onnx knows the estimator, not the wrapper, whose
+        # methods only delegate to it.
+        return native_unknowns(estimator.estimator)
+    if kind == "OneHotEncoder":
         if estimator.handle_unknown in ("infrequent_if_exist", "warn") and not (
             has_infrequent_categories(estimator)
         ):
@@ -170,16 +155,50 @@ def native_unknowns(estimator: Any) -> Any:
             twin.handle_unknown = "ignore"
             return twin
         return estimator
+    changes: dict[str, Any] = {}
+    if kind == "VotingClassifier" and estimator.flatten_transform:
+        # flatten_transform (sklearn's default) shapes transform() only, never predict/predict_proba,
+        # yet skl2onnx refuses any VotingClassifier that has it set.
+        changes["flatten_transform"] = False
+    if kind == "CalibratedClassifierCV":
+        calibrated = []
+        for cc in estimator.calibrated_classifiers_:
+            inner = native_unknowns(cc.estimator)
+            if inner is not cc.estimator:
+                cc = copy.copy(cc)
+                cc.estimator = inner
+            calibrated.append(cc)
+        if any(
+            new is not old for new, old in zip(calibrated, estimator.calibrated_classifiers_, strict=True)
+        ):
+            changes["calibrated_classifiers_"] = calibrated
+            changes["estimator"] = calibrated[0].estimator
     for attr in ("steps", "transformers_", "transformer_list"):
         items = getattr(estimator, attr, None)
         if not isinstance(items, list):
             continue
         swapped = [(item[0], native_unknowns(item[1]), *item[2:]) for item in items]
         if any(new[1] is not old[1] for new, old in zip(swapped, items, strict=True)):
-            twin = copy.copy(estimator)
-            setattr(twin, attr, swapped)
-            return twin
-    return estimator
+            changes[attr] = swapped
+    fitted = vars(estimator) if hasattr(estimator, "__dict__") else {}
+    children = fitted.get("estimators_")
+    if isinstance(children, list):  # Voting, Stacking, Bagging, OneVsRest, MultiOutput
+        swapped = [
+            c if isinstance(c, str) or not hasattr(c, "__dict__") else native_unknowns(c) for c in children
+        ]
+        if any(new is not old for new, old in zip(swapped, children, strict=True)):
+            changes["estimators_"] = swapped
+    for attr in ("final_estimator_", "regressor_"):
+        child = fitted.get(attr)
+        twin_child = native_unknowns(child) if hasattr(child, "__dict__") else child
+        if twin_child is not child:
+            changes[attr] = twin_child
+    if not changes:
+        return estimator
+    twin = copy.copy(estimator)
+    for attr, value in changes.items():
+        setattr(twin, attr, value)
+    return twin
 
 
 def _re2_pattern(pattern: str | None) -> str | None:
@@ -214,6 +233,9 @@ def apply_skl2onnx_compat() -> None:
     from skl2onnx.operator_converters import calibrated_classifier_cv
 
     calibrated_classifier_cv._transform_isotonic = _isotonic_interpolation
+    from skl2onnx.operator_converters import stacking
+
+    stacking._transform = _stacking_features
     _COMPAT_PATCHED = True
 
 
@@ -273,3 +295,55 @@ def _isotonic_interpolation(
         name=scope.get_unique_operator_name("Add"),
     )
     return out
+
+
+def _stacking_features(scope: Any, operator: Any, container: Any, model: Any) -> str:
+    """StackingClassifier's meta-features as sklearn builds them (``_concatenate_predictions``):
+    per base estimator, its ``predict`` (the encoded label, one column), its ``decision_function``,
+    or its ``predict_proba`` — the last column only when there are two classes.
+
+    skl2onnx 1.20 reads probabilities whatever the method (``stack_method="predict"``: a model
+    onnxruntime refuses to run, "coefficients size (6) is less than class_count (3) * ...") and
+    keeps the last column only when every estimator uses predict_proba."""
+    from onnx import TensorProto
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._apply_operation import apply_cast, apply_concat, apply_reshape
+    from skl2onnx.common.data_types import Int64TensorType, guess_proto_type
+    from skl2onnx.operator_converters.stacking import _add_passthrough_connection, _fetch_scores
+
+    X = operator.inputs[0]
+    binary = len(model.classes_) == 2
+    last = scope.get_unique_variable_name("stack_last_column")
+    container.add_initializer(last, TensorProto.INT64, [], [1])
+    columns: list[str] = []
+    for est, method in zip(model.estimators_, model.stack_method_, strict=True):
+        if isinstance(est, str):  # "drop"
+            continue
+        if method == "predict":
+            op = scope.declare_local_operator(sklearn_operator_name_map[type(est)], est)
+            op.inputs.append(X)
+            label = scope.declare_local_variable("sv_label", Int64TensorType())
+            op.outputs.append(label)
+            op.outputs.append(scope.declare_local_variable("sv_prob_tensor", X.type.__class__()))
+            cast = scope.get_unique_variable_name("stack_label_cast")
+            apply_cast(scope, label.onnx_name, cast, container, to=guess_proto_type(X.type))
+            column = scope.get_unique_variable_name("stack_label_column")
+            apply_reshape(scope, cast, column, container, desired_shape=(-1, 1))
+            columns.append(column)
+            continue
+        scores = _fetch_scores(scope, container, est, X, raw_scores=method == "decision_function")
+        if binary:  # predict_proba's last column; decision_function's one score
+            picked = scope.get_unique_variable_name("stack_tr_prob")
+            container.add_node(
+                "ArrayFeatureExtractor",
+                [scores, last],
+                picked,
+                name=scope.get_unique_operator_name("SV_AFE"),
+                op_domain="ai.onnx.ml",
+            )
+            scores = picked
+        columns.append(scores)
+    _add_passthrough_connection(operator, columns)
+    merged = scope.get_unique_variable_name("stack_tra_merged_prob_tensor")
+    apply_concat(scope, columns, merged, container, axis=1)
+    return merged

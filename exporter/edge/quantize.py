@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 
 from exporter.compose import copy_model
+from exporter.convert.nested import LEAF_NODE_MARK
 from exporter.errors import ExportError
 from exporter.passes.graph import remove_unused
 
@@ -28,12 +29,15 @@ class QuantizationError(ExportError):
 
 
 def network_nodes(model: onnx.ModelProto, meta: dict[str, Any]) -> list[str]:
-    """Names of the MatMul/Gemm nodes that belong to a torch stage."""
-    prefixes = tuple(s["nodes"] for s in meta.get("stages", []) if s["kind"] == "torch" and s.get("nodes"))
+    """Names of the MatMul/Gemm nodes that belong to a torch stage, or to a torch leaf nested in a
+    sklearn stage's containers (their names carry ``LEAF_NODE_MARK`` after the stage's prefix)."""
+    stages = meta.get("stages", [])
+    prefixes = tuple(s["nodes"] for s in stages if s["kind"] == "torch" and s.get("nodes"))
+    nested = tuple(s["nodes"] + LEAF_NODE_MARK for s in stages if s.get("leaves") and s.get("nodes"))
     return [
         n.name
         for n in model.graph.node
-        if n.op_type in QUANTIZABLE and prefixes and n.name.startswith(prefixes)
+        if n.op_type in QUANTIZABLE and n.name.startswith((*prefixes, *nested)) and (prefixes or nested)
     ]
 
 
