@@ -124,9 +124,10 @@ def export_module(module: Any, example: np.ndarray, step_label: str) -> Any:
                 verbose=False,
             )
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionError(
-            f"torch.onnx could not export the module of {step_label} ({type(module).__name__}): {first}"
+            f"torch.onnx could not export the module of {step_label} ({type(module).__name__}): "
+            f"{_root_cause(exc)}; the module's forward must be traceable by torch.export (no Python "
+            "branches on tensor values, no NumPy calls)"
         ) from exc
     finally:
         module.train(was_training)
@@ -141,6 +142,19 @@ def export_module(module: Any, example: np.ndarray, step_label: str) -> Any:
     # Keep the first output only (skorch's convention for modules returning tuples).
     del model.graph.output[1:]
     return model
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first line of the innermost cause, without terminal colour codes: torch.onnx wraps the
+    real reason ("Could not guard on data-dependent expression ...") in a generic
+    "Failed to export ... This is step 1/3 ... Next steps:" whose first line says nothing."""
+    import re
+
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    first = text.splitlines()[0].strip() if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 @contextlib.contextmanager

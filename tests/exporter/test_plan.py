@@ -100,3 +100,26 @@ def test_parity_failure_names_the_first_diverging_stage() -> None:
     # the torch module and its head match on their own inputs
     assert [s["passed"] for s in stages] == [False, True, True]
     assert stages[2]["stage"] == "head of 'torchregressor'"
+
+
+def test_an_untraceable_module_is_refused_with_torch_exports_real_reason() -> None:
+    """torch.onnx wraps the cause in 'Failed to export ... This is step 1/3 ... Next steps:' (with
+    terminal colour codes); the error gives the innermost reason instead, in one line."""
+    import torch
+
+    from exporter.convert.torch import export_module
+    from exporter.errors import ConversionError
+
+    class Branching(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(x) if x.sum() > 0 else -self.linear(x)
+
+    with pytest.raises(ConversionError) as info:
+        export_module(Branching(), np.ones((4, 4), np.float32), "step 0 'net'")
+    message = str(info.value)
+    assert "\n" not in message and "\x1b[" not in message and "step 1/3" not in message
+    assert "data-dependent" in message and "must be traceable by torch.export" in message
