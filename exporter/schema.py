@@ -31,6 +31,14 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
         raise SampleError(f"dtype={dtype!r}: use float32 or float64")
     from exporter.plan import flatten_steps
 
+    if dtype == "float64":
+        imputers = [type(e).__name__ for e in [estimator, *walk(estimator)] if "Imputer" in type(e).__name__]
+        if imputers:  # skl2onnx writes ai.onnx.ml Imputer, which onnxruntime runs in float32 only
+            raise SampleError(
+                f"dtype='float64' with {imputers[0]}: onnxruntime has no float64 Imputer kernel, so "
+                "the model would not load; export with the default dtype='float32'"
+            )
+
     first = flatten_steps(estimator)[0][1]
     if is_text_vectorizer(first):
         spec = InputSpec("X", "string", 1, allow_nan=False, allow_inf=False, normalize=_lowering(first))

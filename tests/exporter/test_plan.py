@@ -123,3 +123,17 @@ def test_an_untraceable_module_is_refused_with_torch_exports_real_reason() -> No
     message = str(info.value)
     assert "\n" not in message and "\x1b[" not in message and "step 1/3" not in message
     assert "data-dependent" in message and "must be traceable by torch.export" in message
+
+
+def test_float64_with_an_imputer_is_refused_up_front() -> None:
+    """onnxruntime has no double Imputer: the model would fail to load ("Could not find an
+    implementation for Imputer(1)"); say so before converting anything."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    pipe = make_pipeline(SimpleImputer(), StandardScaler(), Ridge()).fit(X, y)
+    with pytest.raises(SampleError, match="dtype='float64' with SimpleImputer: onnxruntime has no float64"):
+        exporter.export(pipe, sample=X[:20], dtype="float64")
+    assert exporter.export(pipe, sample=X[:20]).report.passed  # the default float32 exports
