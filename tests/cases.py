@@ -156,13 +156,13 @@ def _float32(y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _skorch_net(net_class: type, n_in: int, n_out: int) -> Any:
+def skorch_net(net_class: type, n_in: int, n_out: int, epochs: int = 20) -> Any:
     """A skorch net around MLP, on its own (inside a container)."""
     return net_class(
         MLP,
         module__n_in=n_in,
         module__n_out=n_out,
-        max_epochs=20,
+        max_epochs=epochs,
         lr=0.05,
         optimizer=torch.optim.Adam,
         criterion=torch.nn.CrossEntropyLoss,
@@ -426,7 +426,7 @@ CASES = [
         "iris",
         lambda n, k: VotingClassifier(
             [
-                ("net", _skorch_net(NeuralNetClassifier, n, k)),
+                ("net", skorch_net(NeuralNetClassifier, n, k)),
                 ("rf", RandomForestClassifier(15, random_state=0)),
             ],
             voting="soft",
@@ -460,7 +460,7 @@ CASES = [
         "stacking-passthrough-skorch",
         "iris",
         lambda n, k: StackingClassifier(
-            [("net", _skorch_net(NeuralNetClassifier, n, k)), ("lr", LogisticRegression(max_iter=500))],
+            [("net", skorch_net(NeuralNetClassifier, n, k)), ("lr", LogisticRegression(max_iter=500))],
             passthrough=True,
             cv=3,
         ),

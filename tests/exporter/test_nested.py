@@ -140,22 +140,11 @@ def test_diagnosis_names_the_torch_leaf_inside_a_container(
 
 
 def _skorch_classifier(n_in: int, n_out: int) -> Any:
-    import torch
     from skorch import NeuralNetClassifier
 
-    from tests.models import MLP
+    from tests.cases import skorch_net
 
-    return NeuralNetClassifier(
-        MLP,
-        module__n_in=n_in,
-        module__n_out=n_out,
-        max_epochs=5,
-        lr=0.05,
-        optimizer=torch.optim.Adam,
-        criterion=torch.nn.CrossEntropyLoss,
-        train_split=None,
-        verbose=0,
-    )
+    return skorch_net(NeuralNetClassifier, n_in, n_out, epochs=5)
 
 
 def _held_out_match(estimator: Any, X: np.ndarray, **options: Any) -> exporter.ExportResult:
