@@ -26,7 +26,7 @@ import onnxruntime as ort
 from runtime import integrity
 from runtime import providers as _providers
 from runtime._proto import ModelHeader, ProtoError, graph_sha256, is_ort_format, read_header
-from runtime.compat import installed_too_old
+from runtime.compat import installed_too_old, parse_version
 from runtime.contract import FORMATS, LABEL_INDEX, METADATA_KEY, ORT_TYPES, TASKS
 from runtime.errors import (
     InvalidInputError,
@@ -127,7 +127,9 @@ def load(
         raise ModelLoadError(_too_large(source, len(data), max_bytes))
     header = _check_header(data, path, source)
     external = _read_external(header, path, source, max_bytes - len(data))
-    fmt, legacy_hash = _peek_format(header)
+    document = _decode_metadata(header.metadata.get(METADATA_KEY))  # parsed once, checked below
+    fields = document if isinstance(document, dict) else {}
+    fmt, legacy_hash = fields.get("format"), fields.get("graph_sha256")
     # The seal first: a damaged file is reported as damaged, whatever part the damage hit.
     seal = integrity.check(
         data,
@@ -139,7 +141,7 @@ def load(
         sealed_format=FORMATS.get(str(fmt), False),
         legacy_graph_sha256=legacy_hash if fmt == "hybridonnx/1" else None,
     )
-    meta = _read_metadata(header, source)
+    meta = {} if document is None else check_metadata(document, source)
     specs = _providers.resolve(providers, precision=precision, device_id=device_id)
     model_ = Model(
         data,
@@ -277,30 +279,32 @@ def _contained(tensor: str, location: str, path: Path, source: str) -> Path:
     return target
 
 
-def _peek_format(header: ModelHeader) -> tuple[Any, Any]:
-    """(format, graph_sha256) of the metadata document, or Nones when it does not parse (load
-    reports that, after the seal has had its say)."""
+class _NotJSON:
+    """What _decode_metadata returns for a document that does not parse (refused after the seal)."""
+
+
+def _decode_metadata(text: str | None) -> Any:
+    """The metadata document as JSON (None: the model has none). Never raises: load reports a bad
+    document after the seal has had its say."""
+    if text is None:
+        return None
     try:
-        meta = json.loads(header.metadata.get(METADATA_KEY, "{}"))
-        return (meta.get("format"), meta.get("graph_sha256")) if isinstance(meta, dict) else (None, None)
+        return json.loads(text)
     except (ValueError, RecursionError):
-        return None, None
-
-
-def _read_metadata(header: ModelHeader, source: str) -> dict[str, Any]:
-    """The exporter's metadata document, parsed and checked now: a malformed one is refused at
-    load instead of failing (or answering wrongly) on a later call."""
-    text = header.metadata.get(METADATA_KEY)
-    return {} if text is None else parse_metadata(text, source)
+        return _NotJSON()
 
 
 def parse_metadata(text: str, source: str) -> dict[str, Any]:
-    try:
-        meta = json.loads(text)
-    except (ValueError, RecursionError):
+    return check_metadata(_decode_metadata(text), source)
+
+
+def check_metadata(meta: Any, source: str) -> dict[str, Any]:
+    """The exporter's metadata document, checked now: a malformed one is refused at load instead
+    of failing (or answering wrongly) on a later call."""
+    if isinstance(meta, _NotJSON):
         raise ModelLoadError(
             f"{source}: the model's {METADATA_KEY!r} metadata is not valid JSON; export it again"
-        ) from None
+        )
     if not isinstance(meta, dict):
         raise ModelLoadError(f"{source}: the model's {METADATA_KEY!r} metadata is not a JSON object")
     fmt = meta.get("format")
@@ -769,9 +773,10 @@ def _open_session(
 
 
 def _version_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    """Whether an onnxruntime version is at least ``wanted`` (unparsable: assume so)."""
     try:
-        return tuple(int(part) for part in version.split(".")[:2]) >= wanted
-    except ValueError:  # a development build, e.g. "1.22.0.dev20250101": assume the newest
+        return parse_version(version) >= wanted
+    except ValueError:
         return True
 
 
