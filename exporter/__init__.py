@@ -10,9 +10,8 @@ modules; this package re-exports the public surface only.
 
 from __future__ import annotations
 
-from exporter.api import ExportResult, export
-from exporter.convert.extend import register_function, register_sklearn_converter
-from exporter.convert.heads import Head
+from typing import Any
+
 from exporter.errors import (
     ConversionError,
     ExportError,
@@ -23,9 +22,35 @@ from exporter.errors import (
     SampleError,
     UnsupportedStepError,
 )
-from exporter.load import load_estimator
-from exporter.parity import DEFAULT_TOLERANCES, ParityReport
-from exporter.registry import load_builtin, register_wrapper, supported_steps
+
+# `pip install hybridonnx` (the runtime only) ships this package without its dependencies; the
+# CLI (`python -m exporter`, which imports this first) then says in one line to install the
+# export extra instead of a ModuleNotFoundError traceback. MISSING_DEPENDENCY names the module.
+MISSING_DEPENDENCY: str | None = None
+try:
+    from exporter.api import ExportResult, export
+    from exporter.convert.heads import Head
+    from exporter.load import load_estimator
+    from exporter.parity import DEFAULT_TOLERANCES, ParityReport
+    from exporter.registration import (
+        load_builtin,
+        register_function,
+        register_sklearn_converter,
+        register_wrapper,
+        supported_steps,
+    )
+except ModuleNotFoundError as _missing:
+    if _missing.name is None or _missing.name.split(".")[0] in ("exporter", "runtime"):
+        raise
+    MISSING_DEPENDENCY = _missing.name
+
+    def __getattr__(name: str) -> Any:
+        raise ModuleNotFoundError(
+            f"exporter.{name} needs the export extra ({MISSING_DEPENDENCY!r} is not installed): "
+            'pip install "hybridonnx[export]"',
+            name=MISSING_DEPENDENCY,
+        )
+
 
 __all__ = [
     "DEFAULT_TOLERANCES",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +12,14 @@ import numpy as np
 import onnx
 
 from exporter import compose, package, parity
-from exporter.convert import convert_plan, graph_outputs, public_outputs
+from exporter.build import build
 from exporter.convert.heads import Head, suggest_head
-from exporter.diagnose import diagnose
+from exporter.diagnose import ROUNDING_ULPS, diagnose
 from exporter.edge import Variant, add_ort_format, build_variants
 from exporter.edge.target import CompatibilityError, downgrade
 from exporter.errors import OptionError, ParityError
 from exporter.load import unwrap
+from exporter.nodes import Node
 from exporter.passes import (
     DEFAULT_PASSES,
     OPTIMIZING,
@@ -27,13 +29,22 @@ from exporter.passes import (
     cpu_only_nodes,
     run_passes,
 )
-from exporter.plan import Plan, Stage, make_plan, make_stages, native_errors, untested_steps
-from exporter.registry import load_builtin
-from exporter.schema import coerce_sample, infer_schema, peek_sample, read_sample, synthesize_sample
+from exporter.plan import Plan, feeds_torch_float32, make_nodes, make_plan, untested_steps
+from exporter.registration import load_builtin
+from exporter.schema import (
+    coerce_sample,
+    infer_schema,
+    peek_sample,
+    read_sample,
+    synthesize_sample,
+    with_graph_shapes,
+)
 from runtime import integrity
 from runtime._proto import graph_sha256
 from runtime.compat import Target, target_for
 from runtime.errors import InvalidOptionError
+from runtime.inputs import Schema
+from runtime.metadata import Metadata
 from runtime.parity import check_tolerances
 from runtime.verify import recorded_rules
 
@@ -52,7 +63,8 @@ class ExportResult:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return package.read_metadata(self.model)
+        """The model's metadata document as JSON data (``package.read_metadata`` for the typed one)."""
+        return package.read_metadata(self.model).to_dict()
 
     def save(self, path: str | Path) -> Path:
         """Write the model to ``path``, its variants next to it (``model.int8.onnx``, ``model.ort``,
@@ -70,14 +82,16 @@ class ExportResult:
         return out
 
     def summary(self) -> str:
-        stages = " → ".join(f"{s.kind}({', '.join(n for n, _ in s.steps)})" for s in self.plan.stages)
+        stages = " → ".join(
+            f"{p.node.kind}({', '.join(n for n, _ in p.node.steps)})" for p in self.plan.nodes
+        )
         inputs = self.plan.schema
         shape = {
             "columns": f"{len(inputs.inputs)} column inputs",
             "text": "X: documents (strings)",
         }.get(inputs.layout, f"X[N, {inputs.inputs[0].width}]")
         outputs = ", ".join(o.name for o in self.model.graph.output)
-        untested = untested_steps(self.plan.stages)
+        untested = untested_steps(self.plan)
         note = []
         if untested:  # converted by skl2onnx's own table, outside the tested list
             names = ", ".join(untested)
@@ -148,10 +162,45 @@ def export(
     demands (README "Integrity").
     """
     tolerances = _checked_tolerances(tolerances)  # a NaN tolerance would pass every gate
-    load_builtin()
+    key = _signing_key(sign_key)
     target = _runtime_target(min_runtime)
+    plan, origin = plan_export(estimator, sample, dtype)
+    built = build(plan)
+    # Tensor inputs: the dims the graph left dynamic (a sequence length) take any size at run time.
+    plan = dataclasses.replace(plan, schema=with_graph_shapes(plan.schema, built.model))
+    if not optimize:
+        passes = [p for p in passes if p not in OPTIMIZING]
+    draft = package.describe(plan, built.seams, built.model)  # the one metadata document
+    verify = _verifier(plan, draft, tolerances, origin)
+    model, pass_results = run_passes(compose.copy_model(built.model), passes, verify=verify)
+    if target is not None:
+        model = downgrade(model, target)
+    report = _certify(model, plan, draft, pass_results, target, tolerances, origin, key)
+    result = ExportResult(model, report, plan, pass_results)
+    if not report.passed and not force:
+        raise ParityError(_parity_message(plan, report), report)
+    if quantize is not None or fp16:
+        base = None
+        if quantize is not None and "fold_affine" in passes:  # int8 wants the unfolded weights
+            base, _ = run_passes(built.model, [p for p in passes if p != "fold_affine"], verify=verify)
+            base = downgrade(base, target) if target is not None else base
+        result.variants = build_variants(
+            model, plan, target, quantize_mode=quantize, fp16=fp16, quantization_base=base, sign_key=key
+        )
+        _check_variants(result.variants, force)
+    if ort_format:
+        models = {"": model, **{v.suffix: v.model for v in result.variants}}
+        result.ort, result.ort_config = add_ort_format(models)
+        _check_ort(result, plan, tolerances, origin, force)
+    return result
+
+
+def plan_export(estimator: Any, sample: Any, dtype: str) -> tuple[Plan, str]:
+    """The probed plan of ``estimator`` on the sample rows (the user's, or synthesised), and where
+    the rows came from ("user" / "synthetic"): the first step of every export."""
+    load_builtin()
     estimator = unwrap(estimator)
-    stages = make_stages(estimator)  # first: unsupported or unfitted steps fail before anything else
+    nodes = make_nodes(estimator)  # first: unsupported or unfitted steps fail before anything else
     peek = peek_sample(sample) if isinstance(sample, (str, Path)) else sample  # widths and dtypes
     schema = infer_schema(estimator, peek, dtype)
     if isinstance(sample, (str, Path)):
@@ -160,58 +209,47 @@ def export(
         rows, origin = coerce_sample(sample, schema), "user"
     else:
         rows, origin = synthesize_sample(estimator, schema), "synthetic"
-    plan = make_plan(estimator, stages, schema, _native_dtype(rows, stages, dtype))
+    return make_plan(estimator, nodes, schema, _native_dtype(rows, nodes, schema, dtype)), origin
 
-    names = public_outputs(plan)
-    with native_errors("the native pipeline"):
-        plan.expected = parity.native_outputs(estimator, plan.sample, names)
-    parts = convert_plan(plan)
-    merged = compose.chain(parts, [s.name for s in schema.inputs], graph_outputs(plan, parts))
-    if not optimize:
-        passes = [p for p in passes if p not in OPTIMIZING]
-    verify = _verifier(plan, tolerances, origin)
-    model, pass_results = run_passes(compose.copy_model(merged), passes, verify=verify)
-    if target is not None:
-        model = downgrade(model, target)
-    meta = package.build_metadata(plan, model, plan.expected)
-    meta["runtime_target"] = target.to_dict() if target is not None else None
-    meta["passes"] = [p.to_dict() for p in pass_results]
-    meta["cpu_only_nodes"] = cpu_only_nodes(model)  # what keeps a GPU session copying to the host
-    meta["graph_sha256"] = graph_sha256(model.SerializeToString())  # what parity is about to vouch for
+
+def _certify(
+    model: onnx.ModelProto,
+    plan: Plan,
+    draft: Metadata,
+    pass_results: list[PassResult],
+    target: Target | None,
+    tolerances: dict[str, tuple[float, float]] | None,
+    origin: str,
+    key: bytes | None,
+) -> parity.ParityReport:
+    """Record what the passes did, check parity on the final graph (diagnosing each node when it
+    fails), embed the report and the golden rows, and seal: the model's last changes."""
+    meta = draft.replace(
+        **package.graph_facts(model),
+        stages=package.surviving_stages(draft, model),
+        runtime_target=target.to_dict() if target is not None else None,
+        passes=[p.to_dict() for p in pass_results],
+        cpu_only_nodes=cpu_only_nodes(model),  # what keeps a GPU session copying to the host
+        graph_sha256=graph_sha256(model.SerializeToString()),  # what parity is about to vouch for
+    )
     package.attach(model, meta)
-
     report = check_parity(model, plan, tolerances, origin)
-    if not report.passed:  # say where: the first stage whose own graph diverges from its native step
-        seams = [s["output"] for s in meta["stages"]]
-        report.stages = [r.to_dict() for r in diagnose(model, plan, plan.expected, seams)]
-    meta["parity"] = report.to_dict()
-    meta["golden"] = package.golden_rows(plan, plan.expected)
-    package.attach(model, meta)
-    key = _signing_key(sign_key)
-    package.seal(model, key)
-    result = ExportResult(model, report, plan, pass_results)
-    if not report.passed and not force:
-        raise ParityError(_parity_message(plan, report), report)
-    if quantize is not None or fp16:
-        base = None
-        if quantize is not None and "fold_affine" in passes:  # int8 wants the unfolded weights
-            base, _ = run_passes(merged, [p for p in passes if p != "fold_affine"], verify=verify)
-            base = downgrade(base, target) if target is not None else base
-        result.variants = build_variants(
-            model, plan, target, quantize_mode=quantize, fp16=fp16, quantization_base=base, sign_key=key
-        )
-        for variant in result.variants:
-            if not variant.report.passed and not force:
-                raise ParityError(
-                    f"the {variant.name} variant does not match the native pipeline closely enough: "
-                    f"{variant.report.failures()}; drop the option, or pass --force to write it anyway",
-                    variant.report,
-                )
-    if ort_format:
-        models = {"": model, **{v.suffix: v.model for v in result.variants}}
-        result.ort, result.ort_config = add_ort_format(models)
-        _check_ort(result, plan, tolerances, origin, force)
-    return result
+    if not report.passed:  # say where: the first node whose own graph diverges from its native step
+        records = [s.to_dict() for s in meta.stages]
+        report.stages = [r.to_dict() for r in diagnose(model, plan, plan.expected, records)]
+    meta = meta.replace(parity=report.to_dict(), golden=package.golden_rows(plan, plan.expected))
+    package.seal(package.attach(model, meta), key)
+    return report
+
+
+def _check_variants(variants: list[Variant], force: bool) -> None:
+    for variant in variants:
+        if not variant.report.passed and not force:
+            raise ParityError(
+                f"the {variant.name} variant does not match the native pipeline closely enough: "
+                f"{variant.report.failures()}; drop the option, or pass --force to write it anyway",
+                variant.report,
+            )
 
 
 def _checked_tolerances(
@@ -275,11 +313,14 @@ def _run_parity(
     return parity.compare(plan.expected, actual, tolerances, origin), actual
 
 
-def _verifier(plan: Plan, tolerances: dict[str, tuple[float, float]] | None, origin: str) -> Verify:
-    """Parity of a candidate graph, for the optimizing passes: (passed, worst error, outputs)."""
+def _verifier(
+    plan: Plan, draft: Metadata, tolerances: dict[str, tuple[float, float]] | None, origin: str
+) -> Verify:
+    """Parity of a candidate graph, for the optimizing passes: (passed, worst error, outputs).
+    Passes keep the public inputs and outputs, so the draft document describes every candidate."""
 
     def verify(model: onnx.ModelProto) -> tuple[bool, float | None, dict[str, Any]]:
-        package.attach(model, package.build_metadata(plan, model, plan.expected))
+        package.attach(model, draft)
         report, actual = _run_parity(model, plan, tolerances, origin)
         errors = [o.max_abs_error for o in report.outputs if o.max_abs_error is not None]
         return report.passed, max(errors) if errors else None, actual
@@ -292,10 +333,12 @@ def variant_path(path: Path, suffix: str, extension: str) -> Path:
     return path.with_name(path.stem + (f".{suffix}" if suffix else "") + extension)
 
 
-def _native_dtype(rows: Any, stages: list[Stage], dtype: str) -> Any:
-    """Feed the native path float32 when a torch module is in it: torch wrappers are fit on float32."""
-    torch = any(s.kind == "torch" for s in stages)
-    if isinstance(rows, np.ndarray) and rows.dtype.kind in "biuf" and torch and dtype == "float32":
+def _native_dtype(rows: Any, nodes: tuple[Node, ...], schema: Schema, dtype: str) -> Any:
+    """Feed the native path float32 when a torch module is in it: torch wrappers are fit on float32
+    (integer token ids stay integers)."""
+    torch = feeds_torch_float32(nodes)
+    kinds = "f" if schema.layout == "tensor" else "biuf"
+    if isinstance(rows, np.ndarray) and rows.dtype.kind in kinds and torch and dtype == "float32":
         return rows.astype(np.float32)
     return rows
 
@@ -304,22 +347,29 @@ _CLI_HINT = " (CLI: put that call in a module and pass --plugin MODULE)"
 
 
 def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
+    """One line: what failed, where (the first diverging node, judged on its own native input),
+    how it differs (shape, scale, values), and the remedy that fits. "Rounding" is said only when
+    the errors are within a few float32 ulps of the values involved."""
     message = f"the exported model does not match the native pipeline: {report.failures()}"
     diverging = next((s for s in report.stages if not s["passed"]), None)
+    rounding = _within_rounding(plan, report)
     if diverging is not None:
-        where, what = diverging["stage"], diverging["compared"]
-        message += f"; first diverging stage: {where} ({what} max abs {diverging['max_abs_error']:.2e})"
-    elif report.stages:
+        where, what, how = diverging["stage"], diverging["compared"], diverging.get("differs")
+        message += f"; first diverging stage: {where} ({what} max abs {diverging['max_abs_error']:.2e}"
+        message += f": {how})" if how else ")"
+    elif report.stages and rounding:
         message += (
             "; every stage matches on its own input, so the error accumulates across stages "
             "(float32 rounding amplified downstream)"
         )
-    stage = plan.stages[-1]
-    head = stage.head
-    if head is not None and head.task == "classifier" and stage.module_out is not None:
+    elif report.stages:
+        message += "; every stage matches on its own input, yet the whole does not"
+    last = plan.last
+    head = last.head
+    if head is not None and head.task == "classifier" and last.module_out is not None:
         native_proba = plan.expected.get("probabilities")
-        suggestion = suggest_head(head, stage.module_out, native_proba, np.asarray(stage.native_out))
-        cls = type(stage.step).__name__
+        suggestion = suggest_head(head, last.module_out, native_proba, np.asarray(last.native_out))
+        cls = type(last.node.step).__name__
         if suggestion is not None and suggestion != head.declared:
             return (
                 f"{message}. The estimator's own predict/predict_proba match {suggestion!r}: declare it with "
@@ -331,14 +381,46 @@ def _parity_message(plan: Plan, report: parity.ParityReport) -> str:
             f"exporter.register_wrapper({cls}, head=exporter.Head(...)) (see README 'Heads')"
             f"{_CLI_HINT}"
         )
-    hint = ""
-    if any(s.kind == "sklearn" for s in plan.stages) and plan.dtype == "float32":
-        # Ill-conditioned sklearn steps (e.g. PowerTransformer on near-constant features) amplify
-        # float32 rounding; the property tests found such compositions.
-        hint = (
-            " float32 rounding in the sklearn steps may be the cause: try --dtype float64 or a looser --atol;"
+    remedy = _remedy(plan, diverging, rounding)
+    return f"{message}.{remedy} pass --force to write it anyway (the failure is recorded in its metadata)"
+
+
+def _within_rounding(plan: Plan, report: parity.ParityReport) -> bool:
+    """Whether every failing numeric output is off by a few float32 ulps of the native values."""
+    failed = [o for o in report.outputs if not o.passed and o.max_abs_error is not None]
+    if not failed:
+        return False
+    for out in failed:
+        native = np.abs(np.asarray(plan.expected[out.name], dtype=np.float64))
+        scale = float(native.max()) if native.size else 0.0
+        if out.max_abs_error > ROUNDING_ULPS * float(np.spacing(np.float32(scale))):
+            return False
+    return True
+
+
+def _remedy(plan: Plan, diverging: dict[str, Any] | None, rounding: bool) -> str:
+    sklearn = any(p.node.kind == "sklearn" for p in plan.nodes) and plan.dtype == "float32"
+    how = (diverging or {}).get("differs") or ""
+    if rounding or how == "rounding":
+        return (
+            " the errors are float32 rounding: pass a looser --atol/--rtol, or --dtype float64;"
+            if sklearn
+            else (" the errors are float32 rounding: pass a looser --atol/--rtol;")
         )
-    return f"{message}.{hint} pass --force to write it anyway (the failure is recorded in its metadata)"
+    if how.startswith(("shape", "scale", "offset")):
+        return (
+            " the step computes something its graph does not (a reshape, a rescaling outside the "
+            "module): declare what to export with exporter.register_wrapper(Cls, module=...) "
+            "(README 'Torch-backed steps');"
+        )
+    if sklearn and diverging is not None and diverging["stage"].startswith("sklearn"):
+        # Ill-conditioned sklearn steps (e.g. PowerTransformer on near-constant features) lose more
+        # than rounding in float32; the property tests found such compositions.
+        return (
+            " that node computes in float32 here: if it is ill-conditioned, --dtype float64 computes "
+            "it in double;"
+        )
+    return ""
 
 
 __all__ = ["ExportResult", "Head", "export"]

@@ -11,8 +11,9 @@ import numpy as np
 from exporter.diagnose import diagnose
 from exporter.errors import OptionError
 from exporter.load import unwrap
+from exporter.nodes import native_errors
 from exporter.parity import METHODS, ParityReport, compare, native_outputs
-from exporter.plan import make_plan, make_stages, native_errors
+from exporter.plan import feeds_torch_float32, make_nodes, make_plan
 from exporter.schema import coerce_sample, read_sample
 from runtime.errors import InvalidOptionError
 from runtime.parity import check_tolerances
@@ -51,11 +52,9 @@ def check(
     else:
         X, origin = coerce_sample(X, schema), "user"
     native_X = X
-    if (
-        isinstance(X, np.ndarray)
-        and X.dtype.kind in "biuf"
-        and any(s.kind == "torch" for s in make_stages(estimator))
-    ):
+    nodes = make_nodes(estimator)
+    kinds = "f" if schema.layout == "tensor" else "biuf"  # integer token ids stay integers
+    if isinstance(X, np.ndarray) and X.dtype.kind in kinds and feeds_torch_float32(nodes):
         native_X = X.astype(np.float32)  # as at export: torch wrappers are fit on float32
     outputs = rt.metadata.get("outputs", {})
     names = [n for n, spec in outputs.items() if not spec.get("auxiliary")] or rt.output_names
@@ -72,21 +71,22 @@ def check(
         tie_atol=tie_atol,
     )
     if not report.passed:  # say where: cut the model at its stage seams, judge each stage alone
-        report.stages = [r.to_dict() for r in _diagnose(estimator, rt, native_X, expected)]
+        report.stages = [r.to_dict() for r in _diagnose(estimator, nodes, rt, native_X, expected)]
     return report
 
 
-def _diagnose(estimator: Any, rt: Any, native_X: Any, expected: dict[str, np.ndarray]) -> list[Any]:
+def _diagnose(
+    estimator: Any, nodes: Any, rt: Any, native_X: Any, expected: dict[str, np.ndarray]
+) -> list[Any]:
+    """Cut the model where its metadata says each node (and nested leaf) sits, and judge each
+    piece on what the native pipeline gives there on these rows."""
     import onnx
 
-    stages_meta = rt.metadata.get("stages") or []
+    records = rt.metadata.get("stages") or []
     if rt.header.format == "ort":  # no protobuf graph to cut
         return []
-    if not all("output" in s for s in stages_meta):
+    if not all("output" in s for s in records):
         return []  # exported before seams were recorded: end-to-end report only
     proto = onnx.load(str(rt.path)) if rt.path else onnx.load_from_string(rt.serialized)
-    with native_errors("the native pipeline"):
-        plan = make_plan(estimator, make_stages(estimator), rt.schema, native_X)
-    for stage, meta in zip(plan.stages, stages_meta, strict=False):  # the leaves' cuts, as recorded
-        stage.leaf_seams = [leaf if "input" in leaf else None for leaf in meta.get("leaves", [])]
-    return diagnose(proto, plan, expected, [s["output"] for s in stages_meta])
+    plan = make_plan(estimator, nodes, rt.schema, native_X)
+    return diagnose(proto, plan, expected, records)

@@ -8,6 +8,7 @@ names get a unique prefix, and a Cast is inserted where a seam's element types d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import onnx
@@ -69,9 +70,27 @@ def concat_columns(
     return make_part(graph)
 
 
+@dataclass(frozen=True)
+class Composed:
+    """The merged model, and where each part's names went in it: the seams compose reports (a
+    part's tensor is renamed by the merge; nothing outside this module predicts how)."""
+
+    model: onnx.ModelProto
+    renamed: dict[str, str] = field(default_factory=dict)  # prefixed name → public name
+
+    def name(self, part: int, tensor: str) -> str:
+        """The merged graph's name of part ``part``'s tensor ``tensor``."""
+        prefixed = part_prefix(part) + tensor
+        return self.renamed.get(prefixed, prefixed)
+
+    def nodes(self, part: int) -> str:
+        """The prefix of part ``part``'s node names in the merged graph."""
+        return part_prefix(part)
+
+
 def chain(
     parts: Sequence[onnx.ModelProto], input_names: Sequence[str], output_names: Sequence[str]
-) -> onnx.ModelProto:
+) -> Composed:
     """Merge parts into one model; name its inputs and outputs with the public names given."""
     parts = _align_versions(list(parts))
     if len(parts[0].graph.input) != len(input_names):
@@ -95,7 +114,9 @@ def chain(
             )
         except Exception as exc:
             raise ConversionError(f"merging part {k} into the graph failed: {exc}") from exc
+    renamed: dict[str, str] = {}
     for value, public in zip(list(merged.graph.input), input_names, strict=True):
+        renamed[value.name] = public
         rename(merged.graph, value.name, public)
     if len(merged.graph.output) != len(output_names):
         raise ConversionError(
@@ -103,6 +124,7 @@ def chain(
             f"expected {list(output_names)}"
         )
     for value, public in zip(list(merged.graph.output), output_names, strict=True):
+        renamed[value.name] = public
         rename(merged.graph, value.name, public)
     merged.graph.name = "hybridonnx"
     # onnx.compose.merge_models writes both models' opset imports, duplicates included (each merge
@@ -110,12 +132,12 @@ def chain(
     opsets = {o.domain: o.version for o in merged.opset_import}
     del merged.opset_import[:]
     merged.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(opsets.items()))
-    return merged
+    return Composed(merged, renamed)
 
 
 def part_prefix(index: int) -> str:
-    """What ``chain`` puts before every name of part ``index``: a part's internal tensor ``t`` is
-    ``part_prefix(index) + t`` in the merged graph (a producer's name survives a seam)."""
+    """What ``chain`` puts before every name of part ``index`` (ask ``Composed.name`` for where a
+    tensor went: the public inputs and outputs are renamed after)."""
     return f"p{index}_"
 
 

@@ -1,29 +1,30 @@
-"""Per-stage diagnosis: when end-to-end parity fails, say which stage of the model diverges.
+"""Per-node diagnosis: when end-to-end parity fails, say which node of the model's tree diverges.
 
-The exporter records in the model's metadata, for every stage, the tensor that carries the stage's
-output in the merged graph (its *seam*). Diagnosis cuts the model at those seams
-(``onnx.utils.Extractor``), feeds each piece the *native* input of its stage and compares it with
-the native output of that stage. Each stage is thus judged on its own, not on the drift of the
-stages before it, and it is the model at hand that is judged: the same code serves the export
-(on the sample rows) and ``exporter check`` (on the user's rows, against a model from any export).
+The model's metadata records, for every top-level node, the tensor that carries its output in the
+merged graph (its *seam*), and for every torch leaf nested in a node, its input and outputs. Diagnosis
+cuts the model there (``onnx.utils.Extractor``), feeds each piece the *native* input of its node (or
+leaf) and compares it with the native output. Each piece is judged on its own, not on the drift of
+the ones before it, and it is the model at hand that is judged: the same code serves the export (on
+the sample rows) and ``exporter check`` (on the user's rows, against a model from any export).
 
-A torch stage at the end is two pieces: the module (compared on its raw outputs) and the head
-(labels and probabilities built from those outputs). Stages whose seam a pass folded away are
-judged together with the next one.
+What the pieces of a node are is its strategy's business (``nodes.py``): a torch node at the end is
+two pieces (the module on its raw outputs, then the head); a sklearn node's leaves are judged before
+the node. Nodes whose seam a pass folded away are judged together with the next one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import onnx
 
-from exporter.plan import Plan, Stage, as_dense
+from exporter.nodes import Cut, Piece, Plan
+from exporter.steps import as_dense
 
-# Per-stage tolerance: stage outputs are features or logits, compared like export outputs.
+# Per-node tolerance: node outputs are features or logits, compared like export outputs.
 STAGE_TOLERANCE = (1e-4, 1e-3)
 
 
@@ -35,46 +36,36 @@ class StageReport:
     max_rel_error: float
     compared: str  # what was compared: "features", "module output", "probabilities", "labels", ...
     label_agreement: float | None = None  # where labels were compared
+    differs: str | None = None  # how, when it fails: "shape ...", "scale x2.5", "rounding", "values"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@dataclass
-class _Piece:
-    """A cut of the merged graph: from ``inputs`` to ``outputs``, with what native code gives."""
-
-    label: str
-    inputs: list[str]
-    outputs: list[str]
-    feed: Any  # native value for a seam input; None: the public inputs, from the plan's sample
-    want: dict[str, np.ndarray]
-    compared: str
-
-
-def stage_seams(model: onnx.ModelProto, stages: list[Stage]) -> list[str | None]:
-    """The seam of each stage that still exists in ``model`` (a pass may have folded it away)."""
+def surviving(model: onnx.ModelProto, seams: Sequence[str | None]) -> list[str | None]:
+    """The seams that still exist in ``model`` (a pass may have folded one away)."""
     produced = {name for node in model.graph.node for name in node.output}
-    return [s.seam if s.seam in produced else None for s in stages]
+    return [s if s in produced else None for s in seams]
 
 
 def diagnose(
     model: onnx.ModelProto,
     plan: Plan,
     expected: dict[str, np.ndarray],
-    seams: list[str | None],
+    records: Sequence[dict[str, Any]],
     tolerance: tuple[float, float] = STAGE_TOLERANCE,
 ) -> list[StageReport]:
     """One report per piece, in pipeline order. ``plan``: probed on the rows being checked;
-    ``expected``: the native pipeline's outputs on those rows; ``seams``: one per plan stage."""
+    ``expected``: the native pipeline's outputs on those rows; ``records``: the model's metadata
+    ``stages`` (one per plan node: ``output`` seam and ``leaves`` cuts)."""
     import onnxruntime as ort
 
     from runtime.inputs import prepare_feeds
 
-    if len(seams) != len(plan.stages):
+    if len(records) != len(plan.nodes):
         return [
             StageReport(
-                f"the model has {len(seams)} stages, the pipeline {len(plan.stages)}",
+                f"the model has {len(records)} stages, the pipeline {len(plan.nodes)}",
                 False,
                 float("nan"),
                 float("nan"),
@@ -83,7 +74,7 @@ def diagnose(
         ]
     extractor = onnx.utils.Extractor(model)
     reports = []
-    for piece in _pieces(model, plan, expected, seams):
+    for piece in _pieces(model, plan, expected, records):
         try:
             part = extractor.extract_model(piece.inputs, piece.outputs)
         except Exception as exc:  # a seam without a recorded type: cannot cut here
@@ -107,56 +98,36 @@ def first_divergence(reports: list[StageReport]) -> StageReport | None:
 
 
 def _pieces(
-    model: onnx.ModelProto, plan: Plan, expected: dict[str, np.ndarray], seams: list[str | None]
-) -> Iterator[_Piece]:
+    model: onnx.ModelProto, plan: Plan, expected: dict[str, np.ndarray], records: Sequence[dict[str, Any]]
+) -> Iterator[Piece]:
     public_in = [i.name for i in model.graph.input]
-    public_out = [o.name for o in model.graph.output if o.name in expected]
-    final = {name: expected[name] for name in public_out}
-    start, feed, pending = public_in, None, []
+    final = {o.name: expected[o.name] for o in model.graph.output if o.name in expected}
     produced = {name for node in model.graph.node for name in node.output} | set(public_in)
-    for stage, seam in zip(plan.stages, seams, strict=True):
-        yield from _leaf_pieces(stage, produced)  # a torch leaf inside the stage: judged first
-        pending.append(stage)
-        label = _label(pending)
-        if not stage.is_last:
-            if seam is None:
-                continue  # folded into the next stage: judged with it
-            yield _Piece(label, start, [seam], feed, {seam: as_dense(stage.native_out)}, "features")
-            start, feed, pending = [seam], stage.native_out, []
-        elif stage.kind == "torch" and seam is not None and stage.module_out is not None:
-            yield _Piece(label, start, [seam], feed, {seam: stage.module_out}, "module output")
-            yield _Piece(f"head of {_step_name(stage)}", [seam], public_out, stage.module_out, final, "head")
-        else:
-            # Fed the stage's native input, the last stage must give the pipeline's native outputs.
-            yield _Piece(label, start, public_out, feed, final, plan.task)
+    start: Cut = Cut(public_in)
+    pending: list[str] = []
+    for probed, record in zip(plan.nodes, records, strict=True):
+        strategy, seam = probed.node.strategy, record.get("output")
+        seam = seam if seam in produced else None
+        # The node's children (torch leaves inside its containers) are judged first.
+        yield from strategy.leaf_pieces(probed, _leaf_cuts(record), produced)
+        pending.append(probed.node.label)
+        label = " + ".join(pending)
+        if probed.node.is_last:
+            yield from strategy.final_pieces(probed, label, start, seam, final, plan.task)
+        elif seam is not None:  # else folded into the next node: judged with it
+            want = {seam: as_dense(probed.native_out)}
+            yield Piece(label, start.inputs, [seam], start.feed, want, "features")
+            start, pending = Cut([seam], probed.native_out), []
 
 
-def _leaf_pieces(stage: Stage, produced: set[str]) -> Iterator[_Piece]:
-    """Each torch leaf nested in a container of the stage, cut at its own input and output (the
-    aliases that survived the optimizer) and fed the rows it receives natively."""
-    for leaf, seams in zip(stage.leaves, stage.leaf_seams, strict=False):
-        if not seams:
-            continue
-        entry = next((n for n in seams["input"] if n in produced), None)
-        exits = [next((n for n in names if n in produced), None) for names in seams["outputs"]]
-        exit_ = exits[-1]  # probabilities for classifiers, the only output otherwise
-        if entry is None or exit_ is None:
-            continue  # folded into its neighbours by the optimizer: the stage is judged as a whole
-        step = leaf.step
-        if len(exits) > 1 and hasattr(step, "predict_proba"):
-            want, what = np.asarray(step.predict_proba(leaf.rows)), "probabilities"
-        elif hasattr(step, "transform") and not hasattr(step, "predict"):
-            want, what = as_dense(step.transform(leaf.rows)), "features"
-        else:
-            want, what = np.asarray(step.predict(leaf.rows)), "prediction"
-        label = f"torch leaf {type(step).__name__} at {leaf.path} in {stage.label}"
-        yield _Piece(label, [entry], [exit_], leaf.rows, {exit_: want}, f"leaf {what}")
+def _leaf_cuts(record: dict[str, Any]) -> list[dict[str, Any] | None]:
+    return [leaf if "input" in leaf else None for leaf in record.get("leaves", [])]
 
 
-def _judge(piece: _Piece, got: dict[str, np.ndarray], tolerance: tuple[float, float]) -> StageReport:
+def _judge(piece: Piece, got: dict[str, np.ndarray], tolerance: tuple[float, float]) -> StageReport:
     atol, rtol = tolerance
     passed, max_abs, max_rel, agreement = True, 0.0, 0.0, None
-    compared = []
+    compared, differs = [], None
     for name, want in piece.want.items():
         value = np.asarray(got[name])
         want = np.asarray(want)
@@ -168,17 +139,53 @@ def _judge(piece: _Piece, got: dict[str, np.ndarray], tolerance: tuple[float, fl
             continue
         compared.append(name if name in ("probabilities", "prediction", "features") else piece.compared)
         if value.size != want.size:
-            return StageReport(piece.label, False, float("inf"), float("inf"), f"{name} shape {value.shape}")
+            shape = f"shape {value.shape}, native {want.shape}"
+            return StageReport(
+                piece.label, False, float("inf"), float("inf"), f"{name} shape {value.shape}", differs=shape
+            )
         err = np.abs(value.reshape(want.shape).astype(np.float64) - want.astype(np.float64))
         if not err.size:
             continue
-        passed &= bool((err <= atol + rtol * np.abs(want)).all())
+        ok = bool((err <= atol + rtol * np.abs(want)).all())
+        if not ok and differs is None:
+            differs = how_it_differs(value.reshape(want.shape), want)
+        passed &= ok
         max_abs = max(max_abs, float(err.max()))
         max_rel = max(max_rel, float((err / np.maximum(np.abs(want), 1e-12)).max()))
-    return StageReport(piece.label, passed, max_abs, max_rel, " + ".join(compared), agreement)
+    return StageReport(piece.label, passed, max_abs, max_rel, " + ".join(compared), agreement, differs)
 
 
-def _unjudged(piece: _Piece, why: str) -> StageReport:
+# "A few float32 ulps": an error this small against the values involved is rounding; beyond it,
+# something else differs (a shape, a scale, the logic) and the advice must say that instead.
+ROUNDING_ULPS = 16
+
+
+def within_rounding(got: np.ndarray, want: np.ndarray) -> bool:
+    """Whether every difference is within a few float32 ulps of the values compared."""
+    want = np.asarray(want, dtype=np.float64)
+    scale = np.maximum(np.abs(want), np.abs(np.asarray(got, dtype=np.float64)))
+    ulps = np.spacing(scale.astype(np.float32)).astype(np.float64)
+    return bool(np.all(np.abs(np.asarray(got, dtype=np.float64) - want) <= ROUNDING_ULPS * ulps))
+
+
+def how_it_differs(got: np.ndarray, want: np.ndarray) -> str:
+    """In a few words: "rounding", "scale x2.00" (got is want times a constant), "offset +1.5",
+    or "values" (something else: the logic differs)."""
+    got64, want64 = np.asarray(got, dtype=np.float64).ravel(), np.asarray(want, dtype=np.float64).ravel()
+    if within_rounding(got64, want64):
+        return "rounding"
+    norm = float(want64 @ want64)
+    if norm > 0:
+        scale = float(got64 @ want64) / norm
+        if abs(scale - 1) > 1e-3 and np.allclose(got64, scale * want64, rtol=1e-3, atol=1e-6):
+            return f"scale x{scale:.3g}"
+    offset = float(np.mean(got64 - want64))
+    if abs(offset) > 1e-6 and np.allclose(got64, want64 + offset, rtol=1e-3, atol=1e-6):
+        return f"offset {offset:+.3g}"
+    return "values"
+
+
+def _unjudged(piece: Piece, why: str) -> StageReport:
     return StageReport(piece.label, True, float("nan"), float("nan"), f"not compared: {why}")
 
 
@@ -186,11 +193,3 @@ def _labels_equal(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     if got.dtype.kind in "biuf" and want.dtype.kind in "biuf":
         return np.asarray(got.astype(np.float64) == want.astype(np.float64))
     return np.asarray(got.astype(str) == want.astype(str))
-
-
-def _label(stages: list[Stage]) -> str:
-    return " + ".join(s.label for s in stages)
-
-
-def _step_name(stage: Stage) -> str:
-    return repr(stage.steps[-1][0])

@@ -6,27 +6,29 @@ output dtypes; ``runtime verify`` replays the golden rows on the target machine.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
 import platform
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
 
+from exporter.build import NodeSeams
 from exporter.compose import elem_type
-from exporter.diagnose import stage_seams
+from exporter.diagnose import surviving
 from exporter.errors import WriteError
+from exporter.plan import Plan
+from exporter.steps import class_path
 from runtime import integrity
-from runtime.contract import ELEM_NAMES, FORMAT, METADATA_KEY
-
-if TYPE_CHECKING:
-    from exporter.plan import Plan
+from runtime.contract import ELEM_NAMES, METADATA_KEY
+from runtime.metadata import Metadata, OutputSpec, StageRecord
 
 # Golden rows replayed by `runtime verify` and `exporter check` without --data. 5 were too few: a
 # refit agreeing on 97% of labels passed 86% of the time (tests/exporter/test_check.py); 256 rows
@@ -49,67 +51,78 @@ _VERSIONED = (
 )
 
 
-def build_metadata(plan: Plan, model: onnx.ModelProto, expected: dict[str, np.ndarray]) -> dict[str, Any]:
-    outputs: dict[str, dict[str, Any]] = {}
+def describe(plan: Plan, seams: Sequence[NodeSeams], model: onnx.ModelProto) -> Metadata:
+    """The model's metadata document, built once from the plan and the merged graph: what the
+    runtime needs (schema, outputs, classes) and where each node sits (``stages``). Later steps set
+    only the fields they own (``Metadata.replace``): the passes their record and the seams that
+    survived them, the parity check its report, the variants theirs."""
+    outputs: dict[str, OutputSpec] = {}
     for value in model.graph.output:
         dims = value.type.tensor_type.shape.dim
         dtype = ELEM_NAMES.get(elem_type(value)) or str(elem_type(value))
-        outputs[value.name] = {
-            "dtype": dtype,
-            "shape": [None]
-            + [
-                int(d.dim_value) if d.dim_value else _native_dim(expected, value.name, i)
-                for i, d in enumerate(dims)
-                if i > 0
+        native = plan.expected.get(value.name)
+        shape = [
+            int(d.dim_value) if d.dim_value else _native_dim(native, i) for i, d in enumerate(dims) if i > 0
+        ]
+        outputs[value.name] = OutputSpec(
+            dtype,
+            [None, *shape],
+            str(native.dtype) if native is not None else dtype,
+            auxiliary=native is None,  # label_index: for the runtime, no native counterpart
+        )
+    stages = tuple(
+        StageRecord(
+            kind=probed.node.kind,
+            steps=[name for name, _ in probed.node.steps],
+            types=[class_path(step) for _, step in probed.node.steps],
+            output=seam.output,  # where `exporter check` cuts the graph to judge each node alone
+            nodes=seam.nodes,  # its nodes' name prefix (folded nodes keep the later node's)
+            # torch leaves inside the node's containers: where diagnosis cuts to judge each
+            leaves=[
+                {"path": leaf.path, "type": type(leaf.step).__name__, **(cut or {})}
+                for leaf, cut in zip(probed.leaves, seam.leaves, strict=False)
             ],
-            "native_dtype": str(expected[value.name].dtype) if value.name in expected else dtype,
-        }
-        if value.name not in expected:  # label_index: for the runtime, no native counterpart
-            outputs[value.name]["auxiliary"] = True
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "task": plan.task,
-        **plan.schema.to_dict(),
-        "outputs": outputs,
-        "stages": [
-            {
-                "kind": s.kind,
-                "steps": [name for name, _ in s.steps],
-                "types": [f"{type(step).__module__}.{type(step).__qualname__}" for _, step in s.steps],
-                "output": seam,  # where `exporter check` cuts the graph to judge each stage alone
-                "nodes": s.part,  # its nodes' name prefix (folded nodes keep the later stage's)
-                # torch leaves inside the stage's containers: where diagnosis cuts to judge each
-                "leaves": [
-                    {"path": leaf.path, "type": type(leaf.step).__name__, **(cut or {})}
-                    for leaf, cut in zip(s.leaves, s.leaf_seams, strict=False)
-                ],
-            }
-            for s, seam in zip(plan.stages, stage_seams(model, plan.stages), strict=True)
-        ],
+        )
+        for probed, seam in zip(plan.nodes, seams, strict=True)
+    )
+    classes = _classes(plan) if plan.task == "classifier" else None
+    return Metadata(
+        task=plan.task,
+        schema=plan.schema,
+        outputs=outputs,
+        stages=stages,
+        classes=classes.tolist() if classes is not None else None,
+        classes_dtype=str(classes.dtype) if classes is not None else None,
+        versions=library_versions(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    ).replace(**graph_facts(model))
+
+
+def graph_facts(model: onnx.ModelProto) -> dict[str, Any]:
+    """The metadata fields that describe the graph itself: set again whenever it is rewritten."""
+    return {
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
         "ir_version": model.ir_version,
-        "versions": library_versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if plan.task == "classifier":
-        classes = _classes(plan)
-        meta["classes"] = classes.tolist()
-        meta["classes_dtype"] = str(classes.dtype)
-    return meta
 
 
-def _native_dim(expected: dict[str, np.ndarray], name: str, axis: int) -> int | None:
-    value = expected.get(name)
-    return int(value.shape[axis]) if value is not None and value.ndim > axis else None
+def surviving_stages(meta: Metadata, model: onnx.ModelProto) -> tuple[StageRecord, ...]:
+    """The stage records with the seams a pass folded away set to None."""
+    seams = surviving(model, [s.output for s in meta.stages])
+    return tuple(dataclasses.replace(s, output=seam) for s, seam in zip(meta.stages, seams, strict=True))
+
+
+def _native_dim(native: np.ndarray | None, axis: int) -> int | None:
+    return int(native.shape[axis]) if native is not None and native.ndim > axis else None
 
 
 def _classes(plan: Plan) -> np.ndarray:
     """The labels predict can return: classes_, or indices when the head emits indices (skorch)."""
-    stage = plan.stages[-1]
-    if stage.head is not None and stage.head.labels is None:
-        n = stage.head.width if stage.head.width > 1 else 2
+    head = plan.last.head
+    if head is not None and head.labels is None:
+        n = head.width if head.width > 1 else 2
         return np.arange(n).astype(plan.expected["label"].dtype)
-    return np.asarray(plan.final_step.classes_)
+    return np.asarray(plan.last.node.step.classes_)
 
 
 def golden_rows(
@@ -119,13 +132,21 @@ def golden_rows(
     for on-device verification."""
     sample: Any = plan.sample
     n = min(n, _rows_within_budget(sample, expected))
-    index = np.asarray(rows[:n] if rows is not None else range(min(n, len(sample))), dtype=np.int64)
+    index = np.asarray(rows[:n] if rows is not None else range(min(n, _n_rows(sample))), dtype=np.int64)
     if hasattr(sample, "iloc"):  # DataFrame: one list per column
         picked = sample.iloc[index]
         inputs: Any = {str(c): _jsonable(picked[c].to_numpy()) for c in picked.columns}
+    elif isinstance(sample, Mapping):  # a torch module's named inputs: one array per name
+        inputs = {str(k): _jsonable(np.asarray(v)[index]) for k, v in sample.items()}
     else:
         inputs = _jsonable(np.asarray(sample)[index])
     return {"inputs": inputs, "outputs": {k: _jsonable(np.asarray(v)[index]) for k, v in expected.items()}}
+
+
+def _n_rows(sample: Any) -> int:
+    if isinstance(sample, Mapping):
+        return len(next(iter(sample.values())))
+    return len(sample)
 
 
 def _rows_within_budget(sample: Any, expected: dict[str, np.ndarray]) -> int:
@@ -137,6 +158,8 @@ def _rows_within_budget(sample: Any, expected: dict[str, np.ndarray]) -> int:
 def golden_row_bytes(sample: Any, expected: dict[str, np.ndarray]) -> int:
     if hasattr(sample, "iloc"):
         row: Any = {str(c): _jsonable(sample[c].to_numpy()[:1]) for c in sample.columns}
+    elif isinstance(sample, Mapping):
+        row = {str(k): _jsonable(np.asarray(v)[:1]) for k, v in sample.items()}
     else:
         row = _jsonable(np.asarray(sample)[:1])
     answers = {k: _jsonable(np.asarray(v)[:1]) for k, v in expected.items()}
@@ -160,11 +183,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def attach(model: onnx.ModelProto, meta: dict[str, Any]) -> onnx.ModelProto:
+def attach(model: onnx.ModelProto, meta: Metadata) -> onnx.ModelProto:
     """Write (or replace) the metadata document, and name the producer. Drops any seal: the
     content changed, so ``seal`` must run again once the model is final."""
     props = {p.key: p.value for p in model.metadata_props if p.key not in integrity.SEAL_KEYS}
-    props[METADATA_KEY] = json.dumps(meta, separators=(",", ":"), allow_nan=True)
+    props[METADATA_KEY] = meta.to_json()
     del model.metadata_props[:]
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
@@ -186,11 +209,11 @@ def seal(model: onnx.ModelProto, key: bytes | None = None) -> onnx.ModelProto:
     return model
 
 
-def read_metadata(model: onnx.ModelProto) -> dict[str, Any]:
+def read_metadata(model: onnx.ModelProto) -> Metadata:
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
-    return {}
+            return Metadata.from_json(prop.value)
+    raise WriteError("internal: the model carries no hybridonnx metadata")
 
 
 def save(model: onnx.ModelProto, path: str | Path, files: Mapping[Path, bytes] | None = None) -> Path:

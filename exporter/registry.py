@@ -6,9 +6,9 @@ Two kinds of entry exist:
 * a ``TorchAdapter`` says how to find the fitted ``torch.nn.Module`` inside a torch-backed step and
   which head turns its output into the step's ``predict`` / ``predict_proba``.
 
-Nothing is registered by importing a module: ``load_builtin()`` (idempotent) fills the registry
-with skl2onnx's supported sklearn types and skorch's nets. Registering a type twice fails loudly
-unless ``replace=True`` is passed.
+This module holds the entries only; ``exporter.registration`` fills it (``load_builtin``, the
+user's ``register_*`` calls): nothing is registered by importing a module. Registering a type
+twice fails loudly unless ``replace=True`` is passed.
 """
 
 from __future__ import annotations
@@ -98,59 +98,24 @@ class Registry:
         return iter(sorted(self._entries.items(), key=lambda kv: public_name(kv[0])))
 
 
+def torch_adapter(step: Any) -> TorchAdapter | None:
+    """The TorchAdapter of a torch-backed step — registered, or detected (predict/transform and a
+    fitted module attribute) — or None for anything else. The built-ins must be loaded
+    (``registration.load_builtin``) for skorch's nets and the sklearn types to be known."""
+    from exporter.convert.torch import module_attributes
+
+    entry = registry.lookup(type(step))
+    if isinstance(entry, TorchAdapter):
+        return entry
+    if entry is SKLEARN:
+        return None
+    if (hasattr(step, "predict") or hasattr(step, "transform")) and module_attributes(step):
+        return TorchAdapter(source="detected")
+    return None
+
+
+# The one registry of this process (exporter.registration fills it).
 registry = Registry()
-_builtin_loaded = False
-
-
-def load_builtin() -> Registry:
-    """Register the built-in converters once: the sklearn types we test and skorch's nets.
-
-    Other types skl2onnx converts still export (``plan.classify_step`` falls back to skl2onnx's
-    own table) but are reported as untested: only the types here have a parity case.
-    """
-    global _builtin_loaded
-    if _builtin_loaded:
-        return registry
-    import importlib
-
-    from exporter.convert import extend, skorch_heads, target
-    from exporter.convert.sklearn import SUPPORTED_SKLEARN
-
-    extend.install()
-    target.install()
-    for path in SUPPORTED_SKLEARN:
-        module, name = path.rsplit(".", 1)
-        cls = getattr(importlib.import_module(module), name)
-        if cls not in registry:
-            registry.register(cls, SKLEARN)
-
-    skorch_heads.register(registry)
-    _builtin_loaded = True
-    return registry
-
-
-def register_wrapper(
-    cls: type, *, module: ModuleLocator = None, head: HeadResolver = None, replace: bool = False
-) -> None:
-    """Declare how to export a torch-backed estimator class the default detection gets wrong.
-
-    >>> register_wrapper(MyNet, module="net_", head=Head(proba="identity"))  # module returns probs
-
-    ``module``: the attribute (or a function of the fitted object) holding the fitted nn.Module.
-    ``head``: a ``Head``, or a function of the fitted object returning one.
-    """
-    load_builtin()
-    if isinstance(module, str) and not module.isidentifier():
-        raise RegistrationError(f"module={module!r} is not an attribute name")
-    registry.register(cls, TorchAdapter(module=module, head=head), replace=replace)
-
-
-def supported_steps() -> list[tuple[str, str]]:
-    """(class path, converter) pairs, for the README's support list and error messages."""
-    load_builtin()
-    return [
-        (public_name(cls), "skl2onnx" if entry is SKLEARN else "torch") for cls, entry in registry.items()
-    ]
 
 
 def public_name(cls: type) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from exporter.errors import SampleError
+from exporter.steps import descendants, flatten_steps, has_infrequent_categories, walk
 from runtime.inputs import InputSpec, KnownValues, Schema
 
 N_SYNTHETIC_ROWS = 64
@@ -29,10 +30,9 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
     """
     if dtype not in ("float32", "float64"):
         raise SampleError(f"dtype={dtype!r}: use float32 or float64")
-    from exporter.plan import flatten_steps
-
     if dtype == "float64":
-        imputers = [type(e).__name__ for e in [estimator, *walk(estimator)] if "Imputer" in type(e).__name__]
+        nested = [estimator, *descendants(estimator)]  # an imputer inside a container counts too
+        imputers = [type(e).__name__ for e in nested if "Imputer" in type(e).__name__]
         if imputers:  # skl2onnx writes ai.onnx.ml Imputer, which onnxruntime runs in float32 only
             raise SampleError(
                 f"dtype='float64' with {imputers[0]}: onnxruntime has no float64 Imputer kernel, so "
@@ -40,6 +40,9 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
             )
 
     first = flatten_steps(estimator)[0][1]
+    tensors = tensor_schema(first, sample, dtype)
+    if tensors is not None:
+        return tensors
     if is_text_vectorizer(first):
         spec = InputSpec("X", "string", 1, allow_nan=False, allow_inf=False, normalize=_lowering(first))
         return Schema("text", (spec,))
@@ -72,6 +75,80 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
         categories=tuple(k for j in sorted(rules.categories) for k in rules.categories[j]),
     )
     return Schema("matrix", (spec,))
+
+
+def tensor_schema(first: Any, sample: Any, dtype: str) -> Schema | None:
+    """The inputs of a torch module that takes tensors, not 2-D float rows: images or sequences
+    (rank 3-5), integer token ids into an nn.Embedding, several named inputs (a dict or skorch
+    SliceDict, passed to ``forward`` by name). None: the first step takes 2-D rows."""
+    from collections.abc import Mapping
+
+    from exporter.convert.torch import find_module, input_names, module_input, takes_token_ids
+    from exporter.registry import torch_adapter
+
+    adapter = torch_adapter(first)
+    if adapter is None:
+        return None
+    module = find_module(first, adapter.module, type(first).__name__)
+    if sample is None:
+        if takes_token_ids(module):
+            raise SampleError(
+                f"{type(first).__name__} takes token ids (its module starts with an embedding): pass "
+                "--sample with a few real inputs (.npy, or .npz for several named inputs)"
+            )
+        return None
+    if hasattr(sample, "iloc") or not (isinstance(sample, Mapping) or hasattr(sample, "shape")):
+        return None  # a DataFrame or rows as lists: the table layouts
+    x = module_input(sample)
+    if isinstance(x, dict):
+        names = input_names(module, x)
+        specs = tuple(_tensor_spec(n, x[n], dtype, ids=x[n].dtype.kind in "biu") for n in names)
+        return Schema("tensor", specs)
+    ids = x.dtype.kind in "biu" and takes_token_ids(module)
+    if x.ndim <= 2 and not ids:
+        return None
+    spec = _tensor_spec("X", x, dtype, ids)
+    if ids:
+        embedding = next(m for m in module.modules() if hasattr(m, "num_embeddings"))
+        spec = replace(spec, id_range=(0, int(embedding.num_embeddings)))
+    return Schema("tensor", (spec,))
+
+
+def _tensor_spec(name: str, array: np.ndarray, dtype: str, ids: bool) -> InputSpec:
+    if array.ndim < 2:
+        raise SampleError(
+            f"sample input {name!r} has shape {array.shape}; a module input needs a batch axis and at "
+            "least one more (e.g. (N, 1) for one value per example)"
+        )
+    if not ids and array.dtype.kind not in "biuf":
+        raise SampleError(f"sample input {name!r} holds {array.dtype} values; the module takes numbers")
+    shape = tuple(int(d) for d in array.shape[1:])
+    # Floats accept what torch does (NaN and inf propagate through the module as natively).
+    return InputSpec(
+        name,
+        "int64" if ids else dtype,
+        shape[0] if len(shape) == 1 else None,
+        allow_nan=not ids,
+        allow_inf=not ids,
+        shape=shape,
+    )
+
+
+def with_graph_shapes(schema: Schema, model: Any) -> Schema:
+    """A tensor schema with the trailing dims the exported graph really fixes: a dim the module
+    took at any size (a sequence length) becomes None, and the runtime takes any length there."""
+    if schema.layout != "tensor":
+        return schema
+    graph = {i.name: i.type.tensor_type.shape.dim for i in model.graph.input}
+    specs = []
+    for spec in schema.inputs:
+        dims = graph.get(spec.name)
+        if dims is None or spec.shape is None or len(dims) != 1 + len(spec.shape):
+            specs.append(spec)
+            continue
+        shape = tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in dims[1:])
+        specs.append(replace(spec, shape=shape, width=shape[0] if len(shape) == 1 else None))
+    return replace(schema, inputs=tuple(specs))
 
 
 def _where(flags: list[bool]) -> tuple[int, ...] | None:
@@ -109,8 +186,6 @@ def column_rules(estimator: Any, width: int) -> ColumnRules:
     must accept a value for it to be accepted); otherwise one rule, the first step's, holds for
     every column.
     """
-    from exporter.plan import flatten_steps
-
     steps = [s for _, s in flatten_steps(estimator)]
     first, later = steps[0], steps[1:]
     indices = getattr(first, "_transformer_to_input_indices", None)
@@ -280,13 +355,6 @@ def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, str] | N
     return None
 
 
-def has_infrequent_categories(encoder: Any) -> bool:
-    """Whether a fitted encoder grouped some categories as infrequent (min_frequency, max_categories)."""
-    if not getattr(encoder, "_infrequent_enabled", False):
-        return False
-    return any(c is not None for c in encoder.infrequent_categories_)
-
-
 def _feature_names(estimator: Any) -> list[str] | None:
     names = getattr(estimator, "feature_names_in_", None)
     if names is None and hasattr(estimator, "steps"):
@@ -295,17 +363,16 @@ def _feature_names(estimator: Any) -> list[str] | None:
 
 
 def _n_features(estimator: Any, sample: Any) -> int:
-    from exporter.plan import flatten_steps
-
     for _, step in flatten_steps(estimator)[:1]:
         n = getattr(step, "n_features_in_", None)
         if n is not None:
             return int(n)
+    if sample is not None and np.ndim(sample) == 2:  # the rows given beat a guess from the module
+        return int(np.asarray(sample).shape[1])
+    for _, step in flatten_steps(estimator)[:1]:
         first = _first_linear_width(step)
         if first is not None:
             return first
-    if sample is not None:
-        return int(np.asarray(sample).shape[1])
     raise SampleError(
         "cannot tell how many features the pipeline takes (no n_features_in_); pass --sample with a few rows"
     )
@@ -320,20 +387,6 @@ def _first_linear_width(step: Any) -> int | None:
             if hasattr(layer, "in_features"):
                 return int(layer.in_features)
     return None
-
-
-def walk(estimator: Any) -> list[Any]:
-    """Every estimator nested in Pipelines, ColumnTransformers and FeatureUnions: the FITTED ones
-    (a fitted ColumnTransformer's children are the clones in ``transformers_``; options keyed by
-    ``id()`` of the unfitted originals in ``transformers`` never reach their converters)."""
-    found = []
-    fitted = "transformers_" if hasattr(estimator, "transformers_") else "transformers"
-    for attr in ("steps", fitted, "transformer_list"):
-        for item in getattr(estimator, attr, None) or []:
-            child = item[1]
-            if hasattr(child, "get_params"):
-                found += [child, *walk(child)]
-    return found
 
 
 def _string_columns(estimator: Any, sample: Any) -> set[str]:
@@ -357,6 +410,8 @@ def peek_sample(path: str | Path) -> Any:
     try:
         if path.suffix == ".npy":
             return np.load(path, allow_pickle=False)
+        if path.suffix == ".npz":  # several named inputs of a torch module
+            return _read_npz(path)
         if path.suffix == ".csv":
             import pandas as pd
 
@@ -367,20 +422,28 @@ def peek_sample(path: str | Path) -> Any:
 
 
 def read_sample(path: str | Path, schema: Schema) -> Any:
-    """Rows from a .npy or .csv file, as a DataFrame (columns layout) or an array."""
+    """Rows from a .npy or .csv file, as a DataFrame (columns layout) or an array; a module's
+    named inputs from a .npz file (one array per name)."""
     path = Path(path)
     if not path.is_file():
         raise SampleError(f"sample file not found: {str(path)!r}")
     try:
         if path.suffix == ".npy":
             data = np.load(path, allow_pickle=False)
+        elif path.suffix == ".npz":
+            data = _read_npz(path)
         elif path.suffix == ".csv":
             data = _read_csv(path, schema)
         else:
-            raise SampleError(f"sample file {str(path)!r}: use .npy or .csv")
+            raise SampleError(f"sample file {str(path)!r}: use .npy, .npz (named inputs) or .csv")
     except (ValueError, OSError) as exc:
         raise SampleError(f"cannot read sample file {str(path)!r}: {exc}") from None
     return coerce_sample(data, schema)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
 
 
 def _read_csv(path: Path, schema: Schema) -> Any:
@@ -408,6 +471,17 @@ def _is_number(text: Any) -> bool:
 
 def coerce_sample(data: Any, schema: Schema) -> Any:
     """Check the sample against the schema; give DataFrame-trained pipelines a DataFrame."""
+    if schema.layout == "tensor":  # the module's own inputs, checked as the runtime will check them
+        from runtime.errors import InvalidInputError
+        from runtime.tensors import tensor_feeds
+
+        try:
+            _, n = tensor_feeds(data, schema.inputs)
+        except InvalidInputError as exc:
+            raise SampleError(f"sample: {exc}") from None
+        if n == 0:
+            raise SampleError("sample has no rows")
+        return data
     if schema.layout == "text":
         docs = np.asarray(data.to_numpy() if hasattr(data, "to_numpy") else data, dtype=object).reshape(-1)
         if len(docs) == 0 or not all(isinstance(d, str) for d in docs):
@@ -447,8 +521,6 @@ def synthesize_sample(estimator: Any, schema: Schema, n_rows: int = N_SYNTHETIC_
     """
     rng = np.random.default_rng(seed)
     if schema.layout == "text":  # documents made of the fitted vocabulary's words
-        from exporter.plan import flatten_steps
-
         vocabulary = sorted(flatten_steps(estimator)[0][1].vocabulary_)
         words = [w for term in vocabulary for w in term.split(" ")] or ["text"]
         return np.array([" ".join(rng.choice(words, 8)) for _ in range(n_rows)], dtype=object)
@@ -470,8 +542,6 @@ def synthesize_sample(estimator: Any, schema: Schema, n_rows: int = N_SYNTHETIC_
 
 
 def _fitted_range(estimator: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
-    from exporter.plan import flatten_steps
-
     first = flatten_steps(estimator)[0][1]
     if hasattr(first, "data_min_") and hasattr(first, "data_max_"):
         return np.asarray(first.data_min_), np.asarray(first.data_max_)

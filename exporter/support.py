@@ -11,7 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from exporter.registry import SKLEARN, load_builtin, public_name
+from exporter.registration import load_builtin
+from exporter.registry import SKLEARN, public_name
 
 START, END = "<!-- support-matrix:start -->", "<!-- support-matrix:end -->"
 

@@ -187,3 +187,159 @@ class TorchEncoder(BaseEstimator):
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         return self.fit(X, y).transform(X)
+
+
+# -- inputs beyond 2-D float rows (images, token ids, several named inputs) -------------------------
+
+
+class SmallCNN(torch.nn.Module):
+    """Images (N, C, 8, 8) → logits, as skorch's MNIST example (scaled down)."""
+
+    def __init__(self, n_out: int = 10, channels: int = 1) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 4, kernel_size=3, padding=1)
+        self.pool = torch.nn.MaxPool2d(2)
+        self.head = torch.nn.Linear(4 * 4 * 4, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
+
+
+class TokenRNN(torch.nn.Module):
+    """int64 token ids (N, T) → nn.Embedding → GRU / LSTM → the last step's state → logits."""
+
+    def __init__(self, vocab: int = 20, n_out: int = 2, cell: str = "gru", hidden: int = 16) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, 8)
+        rnn = torch.nn.GRU if cell == "gru" else torch.nn.LSTM
+        self.rnn = rnn(8, hidden, batch_first=True)
+        self.out = torch.nn.Linear(hidden, n_out)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        states, _ = self.rnn(self.embedding(tokens))
+        return self.out(states[:, -1])
+
+
+class TokenTransformer(torch.nn.Module):
+    """int64 token ids (N, T) → embedding + one TransformerEncoder layer → mean over T → logits."""
+
+    def __init__(self, vocab: int = 20, n_out: int = 2) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, 16)
+        layer = torch.nn.TransformerEncoderLayer(
+            16, nhead=2, dim_feedforward=32, batch_first=True, dropout=0.0
+        )
+        self.encoder = torch.nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
+        self.out = torch.nn.Linear(16, n_out)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.out(self.encoder(self.embedding(tokens)).mean(dim=1))
+
+
+class TwoInputNet(torch.nn.Module):
+    """Two named inputs, as skorch passes a dict / SliceDict: numeric rows and a category id."""
+
+    def __init__(self, n_num: int = 4, n_cat: int = 3, n_out: int = 2) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(n_cat, 3)
+        self.mlp = MLP(n_num + 3, n_out)
+
+    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([num, self.embedding(cat.reshape(-1))], dim=1))
+
+
+def token_data(
+    n: int = 300, length: int = 12, vocab: int = 20, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and a label that depends on their order (token 3 before token 5)."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, vocab, size=(n, length)).astype(np.int64)
+    first3 = np.where((X == 3).any(1), (X == 3).argmax(1), length)
+    first5 = np.where((X == 5).any(1), (X == 5).argmax(1), length)
+    return X, (first3 < first5).astype(np.int64)
+
+
+class ReshapingCNNClassifier(ClassifierMixin, BaseEstimator):
+    """Takes flat rows (N, 64) and reshapes them to images (N, 1, 8, 8) before its CNN."""
+
+    def __init__(self, epochs: int = 30) -> None:
+        self.epochs = epochs
+
+    def _images(self, X: Any) -> torch.Tensor:
+        return _tensor(X).reshape(-1, 1, 8, 8)
+
+    def fit(self, X: Any, y: Any) -> ReshapingCNNClassifier:
+        torch.manual_seed(0)
+        self.classes_, index = np.unique(y, return_inverse=True)
+        self.model_ = SmallCNN(len(self.classes_))
+        opt = torch.optim.Adam(self.model_.parameters(), lr=1e-2)
+        images, target = self._images(X), torch.as_tensor(index)
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(self.model_(images), target).backward()
+            opt.step()
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(self.model_(self._images(X)), dim=-1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class AutoEncoder(torch.nn.Module):
+    def __init__(self, n_in: int, n_code: int = 4) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Sequential(
+            torch.nn.Linear(n_in, 16), torch.nn.Tanh(), torch.nn.Linear(16, n_code)
+        )
+        self.decoder = torch.nn.Sequential(
+            torch.nn.Linear(n_code, 16), torch.nn.Tanh(), torch.nn.Linear(16, n_in)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class AutoEncoderTransformer(BaseEstimator):
+    """Trains the whole autoencoder; ``transform`` returns the code (the encoder's output), not the
+    module's forward (the reconstruction)."""
+
+    def __init__(self, n_code: int = 4, epochs: int = 60) -> None:
+        self.n_code = n_code
+        self.epochs = epochs
+
+    def fit(self, X: Any, y: Any = None) -> AutoEncoderTransformer:
+        torch.manual_seed(0)
+        x = _tensor(X)
+        self.model_ = AutoEncoder(x.shape[1], self.n_code)
+        _train(self.model_, X, x, torch.nn.functional.mse_loss, self.epochs)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        with torch.no_grad():
+            return self.model_.encoder(_tensor(X)).numpy()
+
+
+class ColumnTargetClassifier(ClassifierMixin, BaseEstimator):
+    """A binary net fit on ``y`` of shape (N, 1) (as for BCE): ``predict`` answers (N, 1) and
+    ``predict_proba`` (N, 2, 1), the shapes skorch's binary head gives such a target."""
+
+    def __init__(self, epochs: int = 60) -> None:
+        self.epochs = epochs
+
+    def fit(self, X: Any, y: Any) -> ColumnTargetClassifier:
+        target = torch.as_tensor(np.asarray(y, dtype=np.float32).reshape(-1, 1))
+        self.classes_ = np.array([0, 1])
+        self.model_ = MLP(np.asarray(X).shape[1], 1)
+        _train(self.model_, X, target, torch.nn.functional.binary_cross_entropy_with_logits, self.epochs)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        with torch.no_grad():
+            p = torch.sigmoid(self.model_(_tensor(X))).numpy()
+        return np.stack([1 - p, p], axis=1)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)

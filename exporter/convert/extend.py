@@ -48,8 +48,8 @@ def _builtin_functions() -> dict[Any, FunctionBuilder]:
     }
 
 
-def register_function(func: Any, builder: FunctionBuilder, *, replace: bool = False) -> None:
-    """Let ``FunctionTransformer(func=func)`` export: ``builder(X, opset)`` returns its ONNX form."""
+def add_function(func: Any, builder: FunctionBuilder, *, replace: bool = False) -> None:
+    """``FunctionTransformer(func=func)`` converts as ``builder(X, opset)`` (exporter.register_function)."""
     install()
     if func in _FUNCTIONS and not replace:
         raise RegistrationError(
@@ -58,15 +58,16 @@ def register_function(func: Any, builder: FunctionBuilder, *, replace: bool = Fa
     _FUNCTIONS[func] = builder
 
 
-def register_sklearn_converter(cls: type, builder: StepBuilder, *, replace: bool = False) -> None:
-    """Let a custom sklearn-style transformer export: ``builder(X, opset, step)`` returns the ONNX
-    expression of ``step.transform(X)``. Its output width is measured on one row of zeros."""
+def function_expression(func: Any) -> FunctionBuilder | None:
+    """The ONNX expression registered for ``func`` (target.py inverts a TransformedTargetRegressor's
+    ``inverse_func`` with it)."""
+    return _FUNCTIONS.get(func)
+
+
+def install_step_converter(cls: type, builder: StepBuilder) -> None:
+    """skl2onnx converts ``cls`` with ``builder(X, opset, step)`` (exporter.register_sklearn_converter);
+    the output width is measured on one row of zeros."""
     from skl2onnx import update_registered_converter
-
-    from exporter.registry import SKLEARN, load_builtin, registry
-
-    load_builtin()
-    registry.register(cls, SKLEARN, replace=replace)
 
     def convert(scope: Any, operator: Any, container: Any) -> Any:
         _emit(
@@ -79,19 +80,15 @@ def register_sklearn_converter(cls: type, builder: StepBuilder, *, replace: bool
     update_registered_converter(cls, f"hybridonnx_{cls.__qualname__}", _measured_shape, convert)
 
 
-def unregister_sklearn_converter(cls: type) -> None:
-    """Undo register_sklearn_converter (in our registry and in skl2onnx's type table)."""
+def remove_step_converter(cls: type) -> None:
     from skl2onnx._supported_operators import sklearn_operator_name_map
 
-    from exporter.registry import registry
-
-    registry.unregister(cls)
     sklearn_operator_name_map.pop(cls, None)
 
 
 def install() -> None:
     """Replace skl2onnx's FunctionTransformer converter (func=None only) with one that also knows
-    the registered functions. Idempotent; called by ``registry.load_builtin``."""
+    the registered functions. Idempotent; called by ``registration.load_builtin``."""
     global _installed
     if _installed:
         return

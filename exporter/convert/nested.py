@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from exporter.errors import ConversionError, UnsupportedStepError
+from exporter.registry import torch_adapter
+from exporter.steps import as_dense, fitted_children
 
 # Starts the name of every node of a nested leaf's network (not its head) in the merged graph,
 # after the stage's prefix: edge/quantize.py finds the MatMul/Gemm nodes to quantise by it.
@@ -41,46 +43,6 @@ class Leaf:
     step: Any
     adapter: Any  # registry.TorchAdapter
     rows: Any  # what the leaf received natively on the sample
-
-
-def fitted_children(estimator: Any) -> list[tuple[str, Any]]:
-    """The fitted estimators a container holds (those its predict/transform actually call)."""
-    found: list[tuple[str, Any]] = []
-    for attr in ("steps", "transformers_", "transformer_list"):
-        for item in getattr(estimator, attr, None) or []:
-            if isinstance(item, tuple) and len(item) >= 2 and hasattr(item[1], "__dict__"):
-                found.append((f"{attr}[{item[0]}]", item[1]))
-    for attr in ("estimators_", "final_estimator_", "regressor_", "estimator_", "calibrated_classifiers_"):
-        if attr == "estimator_" and "estimators_" in vars(estimator):
-            continue  # Bagging/AdaBoost: the unfitted template the fitted estimators_ were cloned from
-        value = getattr(estimator, attr, None) if attr in vars(estimator) else None
-        items = value if isinstance(value, list) else [value] if value is not None else []
-        for i, child in enumerate(items):
-            if attr == "calibrated_classifiers_":
-                child = child.estimator
-            if isinstance(child, (list, tuple)):  # OneVsOne / MultiOutput keep plain lists
-                found += [(f"{attr}[{i}][{j}]", c) for j, c in enumerate(child) if hasattr(c, "__dict__")]
-            elif hasattr(child, "__dict__") and not isinstance(child, (str, np.ndarray)):
-                found.append((f"{attr}[{i}]" if len(items) > 1 or attr == "estimators_" else attr, child))
-    if type(estimator).__name__ == "FrozenEstimator":
-        found.append(("estimator", estimator.estimator))
-    return found
-
-
-def torch_adapter(step: Any) -> Any:
-    """The TorchAdapter of a torch-backed step, or None for anything else."""
-    from exporter.convert.torch import module_attributes
-    from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
-
-    load_builtin()
-    entry = registry.lookup(type(step))
-    if isinstance(entry, TorchAdapter):
-        return entry
-    if entry is SKLEARN:
-        return None
-    if (hasattr(step, "predict") or hasattr(step, "transform")) and module_attributes(step):
-        return TorchAdapter(source="detected")
-    return None
 
 
 def nested_leaves(estimator: Any, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -302,20 +264,27 @@ def _input_type(operator: Any) -> str:
 
 
 def build_leaf_graph(leaf: Leaf, label_kind: str) -> Any:
-    from exporter.compose import chain, elem_type, part_prefix
+    from exporter.compose import chain, elem_type
     from exporter.convert.heads import LABEL_INDEX, build_head, resolve_head
-    from exporter.convert.torch import export_module, find_module, run_module
-    from exporter.plan import as_dense
+    from exporter.convert.reproduce import reproduce
+    from exporter.convert.torch import attribute_of, export_module, find_module, run_module
 
     label = f"torch step {type(leaf.step).__name__} at {leaf.path}"
     module = find_module(leaf.step, leaf.adapter.module, label)
     rows = as_dense(leaf.rows)
-    module_out = run_module(module, rows)
     task = _leaf_task(leaf.step, leaf.adapter)
     native = np.asarray(
-        leaf.step.transform(leaf.rows) if task == "transformer" else leaf.step.predict(leaf.rows)
+        as_dense(leaf.step.transform(leaf.rows)) if task == "transformer" else leaf.step.predict(leaf.rows)
     )
-    resolved = resolve_head(leaf.adapter.head_for(leaf.step), leaf.step, module_out, native, task)  # type: ignore[arg-type]
+    declared = leaf.adapter.head_for(leaf.step)
+    if leaf.adapter.module is None:  # what reproduces the leaf's own answer (a reshape, an encoder)
+        found = reproduce(
+            leaf.step, module, attribute_of(leaf.step, module), rows, native, declared, task, label
+        )
+        module, module_out = found.module, found.output
+    else:
+        module_out = run_module(module, rows)
+    resolved = resolve_head(declared, leaf.step, module_out, native, task)  # type: ignore[arg-type]
     # Inside a container a regressor answers (N, k), as skl2onnx's own regressors do: Stacking
     # concatenates its children's predictions along axis 1.
     resolved = dataclasses.replace(resolved, squeeze=False)
@@ -330,8 +299,8 @@ def build_leaf_graph(leaf: Leaf, label_kind: str) -> Any:
     keep.sort(key=lambda o: names.index(o.name))
     del head.graph.output[:]
     head.graph.output.extend(keep)
-    model = chain([part, head], ["X"], names)
-    module_nodes = part_prefix(0)
+    composed = chain([part, head], ["X"], names)
+    model, module_nodes = composed.model, composed.nodes(0)
     for i, node in enumerate(model.graph.node):  # add_onnx_graph needs a name to make unique
         node.name = node.name or f"{node.op_type}_{i}"
         if node.name.startswith(module_nodes):  # the network's nodes: what int8 quantises

@@ -7,13 +7,11 @@ then two columns for BCEWithLogitsLoss, ...), ``NeuralNetClassifier.predict`` re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exporter.convert.heads import Head, Proba
 from exporter.errors import UnsupportedStepError
-
-if TYPE_CHECKING:
-    from exporter.registry import Registry
+from exporter.registry import Registry, TorchAdapter
 
 
 def register(registry: Registry) -> None:
@@ -21,8 +19,6 @@ def register(registry: Registry) -> None:
         import skorch
     except ImportError:  # skorch is optional: only needed when the pipeline holds a skorch net
         return
-    from exporter.registry import TorchAdapter
-
     entries = {
         skorch.NeuralNet: _generic_head,
         skorch.NeuralNetClassifier: _classifier_head,

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from exporter.convert.extend import function_expression
 from exporter.errors import UnsupportedStepError
 
 _installed = False
 
 
 def install() -> None:
-    """Register the converter with skl2onnx (idempotent; called by ``registry.load_builtin``)."""
+    """Register the converter with skl2onnx (idempotent; called by ``registration.load_builtin``)."""
     global _installed
     if _installed:
         return
@@ -80,9 +81,7 @@ def inverse_expression(transformer: Any, y: Any, opset: int, dtype: Any) -> Any:
     if kind == "FunctionTransformer":
         if transformer.inverse_func is None:
             return OnnxIdentity(y, op_version=opset)
-        from exporter.convert.extend import _FUNCTIONS
-
-        builder = _FUNCTIONS.get(transformer.inverse_func)
+        builder = function_expression(transformer.inverse_func)
         if builder is None or transformer.inv_kw_args:
             name = getattr(transformer.inverse_func, "__name__", repr(transformer.inverse_func))
             raise UnsupportedStepError(

@@ -12,6 +12,7 @@ import numpy as np
 
 from exporter.compose import OPSET
 from exporter.errors import ConversionError, NotFittedError, UnsupportedStepError
+from exporter.steps import as_dense
 
 # Attribute names wrappers use for their fitted module, most common first.
 PREFERRED_MODULE_ATTRS = ("model_", "module_", "net_", "network_")
@@ -57,6 +58,11 @@ def find_module(step: Any, locator: Any, step_label: str) -> Any:
     return module
 
 
+def attribute_of(step: Any, module: Any) -> str:
+    """The attribute of ``step`` holding ``module`` (for messages), or "its module"."""
+    return next((k for k, v in module_attributes(step).items() if v is module), "its module")
+
+
 def module_attributes(step: Any) -> dict[str, Any]:
     """Fitted (trailing-underscore) attributes holding a module; any attribute if none is fitted-style."""
     try:
@@ -77,16 +83,62 @@ def module_dtype(module: Any) -> Any:
     return torch.float32
 
 
-def run_module(module: Any, x: np.ndarray) -> np.ndarray:
-    """The module's raw output on x, computed natively (for heads and per-stage parity)."""
+ModuleInput = Any  # one array (rows, images, token ids), or a mapping name → array (several inputs)
+
+
+def module_input(x: Any) -> ModuleInput:
+    """What a module receives: a dict of arrays for several named inputs (a dict or skorch
+    SliceDict, passed to ``forward`` as keyword arguments, as skorch does), else one dense array."""
+    from collections.abc import Mapping
+
+    if isinstance(x, Mapping):
+        return {str(k): as_dense(v) for k, v in x.items()}
+    return as_dense(x)
+
+
+def takes_token_ids(module: Any) -> bool:
+    """Whether the module's first layer with weights is an embedding: its input is integer ids."""
     import torch
 
-    dtype = module_dtype(module)
+    for layer in module.modules():
+        if isinstance(layer, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
+            return True
+        if any(True for _ in layer.parameters(recurse=False)):
+            return False
+    return False
+
+
+def _tensor(module: Any, array: np.ndarray, keep_int: bool) -> Any:
+    """Integer arrays stay int64 where the module takes ids (an nn.Embedding first, or a named
+    input: skorch passes those as they are); anything else becomes the module's float dtype."""
+    import torch
+
+    array = np.asarray(array)
+    if keep_int and array.dtype.kind in "biu":
+        return torch.as_tensor(array.astype(np.int64, copy=False))
+    return torch.as_tensor(array, dtype=module_dtype(module))
+
+
+def _tensors(module: Any, x: ModuleInput) -> dict[str, Any]:
+    if isinstance(x, dict):
+        return {name: _tensor(module, v, keep_int=True) for name, v in x.items()}
+    return {"X": _tensor(module, x, keep_int=takes_token_ids(module))}
+
+
+def _call(module: Any, x: ModuleInput) -> Any:
+    tensors = _tensors(module, x)
+    return module(**tensors) if isinstance(x, dict) else module(tensors["X"])
+
+
+def run_module(module: Any, x: ModuleInput) -> np.ndarray:
+    """The module's raw output on x, computed natively (for heads and per-node parity)."""
+    import torch
+
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            out = module(torch.as_tensor(np.asarray(x), dtype=dtype))
+            out = _call(module, x)
     finally:
         module.train(was_training)
     if isinstance(out, (tuple, list)):
@@ -94,19 +146,67 @@ def run_module(module: Any, x: np.ndarray) -> np.ndarray:
     return out.detach().cpu().numpy()
 
 
-def export_module(module: Any, example: np.ndarray, step_label: str) -> Any:
+def input_names(module: Any, x: ModuleInput) -> list[str]:
+    """The graph's input names, in the order torch.onnx writes them: ``X`` for one array; for a
+    mapping, its keys in the order of ``forward``'s parameters."""
+    import inspect
+
+    if not isinstance(x, dict):
+        return ["X"]
+    order = list(inspect.signature(module.forward).parameters)
+    return sorted(x, key=lambda name: order.index(name) if name in order else len(order))
+
+
+def export_module(module: Any, example: ModuleInput, step_label: str) -> Any:
     """torch.onnx.export(dynamo=True) with a dynamic batch; returns the ModelProto.
 
-    The module is put in eval mode for the export and restored after, so the user's object is not
-    changed. torch.onnx prints progress on stdout; it is captured so the CLI output stays readable.
+    Integer inputs of rank 2 (token ids) also get a dynamic sequence length when the module
+    exports with one (an RNN or attention over T steps); otherwise their length is fixed. The module
+    is put in eval mode for the export and restored after, so the user's object is not changed.
+    torch.onnx prints progress on stdout; it is captured so the CLI output stays readable.
     """
+    names = input_names(module, example)
+    if isinstance(example, dict):
+        tensors = _tensors(module, {n: _batch_of_two(example[n])[:8] for n in names})
+    else:
+        tensors = _tensors(module, _batch_of_two(example)[:8])
+    sequences = [n for n in names if tensors[n].ndim == 2 and not tensors[n].is_floating_point()]
+    attempts = [set(sequences), set()] if sequences else [set()]
+    for attempt, dynamic_length in enumerate(attempts):
+        try:
+            model = _export(module, tensors, names, dynamic_length, isinstance(example, dict))
+            break
+        except Exception as exc:
+            if attempt + 1 < len(attempts):
+                continue  # the module fixes its sequence length (e.g. a Linear over T): export it fixed
+            raise ConversionError(
+                f"torch.onnx could not export the module of {step_label} ({type(module).__name__}): "
+                f"{_root_cause(exc)}; the module's forward must be traceable by torch.export (no Python "
+                "branches on tensor values, no NumPy calls)"
+            ) from exc
+    if len(model.graph.output) < 1:
+        raise UnsupportedStepError(f"{step_label}: the module's forward returns no tensor")
+    # Keep the first output only (skorch's convention for modules returning tuples).
+    del model.graph.output[1:]
+    return model
+
+
+def _batch_of_two(x: np.ndarray) -> np.ndarray:
+    """A batch of 1 would specialise the batch dimension to 1."""
+    x = np.asarray(x)
+    if len(x) < 2:
+        return np.concatenate([x, x]) if len(x) else np.zeros((2, *x.shape[1:]), dtype=x.dtype)
+    return x
+
+
+def _export(
+    module: Any, tensors: dict[str, Any], names: list[str], dynamic_length: set[str], by_name: bool
+) -> Any:
     import torch
 
-    dtype = module_dtype(module)
-    x = np.asarray(example)
-    if len(x) < 2:  # a batch of 1 specialises the batch dimension to 1
-        x = np.concatenate([x, x]) if len(x) else np.zeros((2, *x.shape[1:]))
-    tensor = torch.as_tensor(x[:8], dtype=dtype)
+    batch = torch.export.Dim("batch")
+    length = torch.export.Dim("length")
+    shapes = {n: ({0: batch, 1: length} if n in dynamic_length else {0: batch}) for n in names}
     was_training = module.training
     module.eval()
     log = io.StringIO()
@@ -115,33 +215,20 @@ def export_module(module: Any, example: np.ndarray, step_label: str) -> Any:
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 module,
-                (tensor,),
+                () if by_name else (tensors["X"],),
+                kwargs={n: tensors[n] for n in names} if by_name else None,
                 dynamo=True,
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                input_names=["input"],
+                dynamic_shapes=shapes if by_name else (shapes["X"],),
+                input_names=names,
                 output_names=["output"],
                 opset_version=OPSET,
                 verbose=False,
             )
-    except Exception as exc:
-        raise ConversionError(
-            f"torch.onnx could not export the module of {step_label} ({type(module).__name__}): "
-            f"{_root_cause(exc)}; the module's forward must be traceable by torch.export (no Python "
-            "branches on tensor values, no NumPy calls)"
-        ) from exc
     finally:
         module.train(was_training)
     if program is None:  # pragma: no cover - dynamo=True always returns a program
-        raise ConversionError(f"torch.onnx returned no program for {step_label}")
-    model = program.model_proto
-    if len(model.graph.input) != 1 or len(model.graph.output) < 1:
-        raise UnsupportedStepError(
-            f"{step_label}: the module's forward takes {len(model.graph.input)} tensors; "
-            "only modules with one input tensor (rows x features) are exported"
-        )
-    # Keep the first output only (skorch's convention for modules returning tuples).
-    del model.graph.output[1:]
-    return model
+        raise ConversionError("torch.onnx returned no program")
+    return program.model_proto
 
 
 def _root_cause(exc: BaseException) -> str:

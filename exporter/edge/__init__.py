@@ -10,7 +10,6 @@ rows, so ``runtime verify`` works on every file.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from exporter.errors import ConversionError
 from exporter.passes import cpu_only_nodes
 from runtime._proto import graph_sha256
 from runtime.compat import Target
+from runtime.metadata import Metadata
 
 if TYPE_CHECKING:
     from exporter.plan import Plan
@@ -114,9 +114,7 @@ def add_ort_format(models: dict[str, onnx.ModelProto]) -> tuple[dict[str, bytes]
     The ONNX graph hash does not apply to an ``.ort`` file: its metadata records none."""
     prepared = {}
     for name, model in models.items():
-        meta = package.read_metadata(model)
-        meta["graph_sha256"] = None
-        meta["container"] = "ort"
+        meta = package.read_metadata(model).replace(graph_sha256=None, container="ort")
         prepared[name] = package.attach(copy_model(model), meta)
     return to_ort(prepared)
 
@@ -138,24 +136,26 @@ def _finish(
     except Exception as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConversionError(f"the {name} variant is not valid ONNX: {first}") from exc
-    meta = copy.deepcopy(package.read_metadata(base))
+    meta = package.read_metadata(base)
     tolerances = {
         out: (rules.atol_share * _spread(out, value), rules.rtol)
         for out, value in plan.expected.items()
         if out != "label"
     }
     report, actual = _parity(variant, meta, plan, tolerances, rules.min_label_agreement)
-    meta["graph_sha256"] = graph_sha256(variant.SerializeToString())
-    meta["parity"] = report.to_dict()
     rows = _settled_rows(variant, meta, plan, _agreeing_rows(plan, actual)[: package.VARIANT_GOLDEN_ROWS])
-    meta["golden"] = package.golden_rows(plan, plan.expected, n=package.VARIANT_GOLDEN_ROWS, rows=rows)
-    meta["opsets"] = {o.domain or "ai.onnx": o.version for o in variant.opset_import}
-    meta["ir_version"] = variant.ir_version
+    meta = meta.replace(
+        **package.graph_facts(variant),
+        graph_sha256=graph_sha256(variant.SerializeToString()),
+        parity=report.to_dict(),
+        golden=package.golden_rows(plan, plan.expected, n=package.VARIANT_GOLDEN_ROWS, rows=rows),
+        cpu_only_nodes=cpu_only_nodes(variant),
+    )
     labels = next((o for o in report.outputs if o.name == "label"), None)
     numeric = [o.max_abs_error for o in report.outputs if o.max_abs_error is not None]
     info = {
         "name": name,
-        "base_graph_sha256": package.read_metadata(base).get("graph_sha256"),
+        "base_graph_sha256": package.read_metadata(base).graph_sha256,
         "base_bytes": base.ByteSize(),
         "bytes": variant.ByteSize(),
         "accuracy": {
@@ -166,10 +166,8 @@ def _finish(
             ),
         },
     }
-    meta["variant"] = info
-    meta["cpu_only_nodes"] = cpu_only_nodes(variant)
     for _ in range(3):  # the size, metadata and seal included, is part of the metadata: settle it
-        package.seal(package.attach(variant, meta), sign_key)
+        package.seal(package.attach(variant, meta.replace(variant=dict(info))), sign_key)
         if info["bytes"] == variant.ByteSize():
             break
         info["bytes"] = variant.ByteSize()
@@ -178,12 +176,12 @@ def _finish(
 
 def _parity(
     model: onnx.ModelProto,
-    meta: dict[str, Any],
+    meta: Metadata,
     plan: Plan,
     tolerances: dict[str, tuple[float, float]],
     min_label_agreement: float,
 ) -> tuple[parity.ParityReport, dict[str, np.ndarray]]:
-    candidate = package.attach(copy_model(model), {**meta, "graph_sha256": None})
+    candidate = package.attach(copy_model(model), meta.replace(graph_sha256=None))
     actual = parity.model_outputs(candidate.SerializeToString(), plan.sample, list(plan.expected))
     # Label ties: rows whose native top-two probabilities are within float32 noise, not within the
     # variant's loose probability tolerance (that would forgive real flips).
@@ -200,14 +198,14 @@ def _spread(name: str, value: np.ndarray) -> float:
     return std if std > 0 else 1.0
 
 
-def _settled_rows(variant: onnx.ModelProto, meta: dict[str, Any], plan: Plan, rows: list[int]) -> list[int]:
+def _settled_rows(variant: onnx.ModelProto, meta: Metadata, plan: Plan, rows: list[int]) -> list[int]:
     """Golden rows on which the variant agrees with native *when replayed as one batch*, as
     `runtime verify` does: dynamic int8 quantises activations with the batch's own range, so a row
     that agreed within the whole sample can flip within 32 rows (measured on digits)."""
     want = plan.expected.get("label")
     if want is None or not rows:
         return rows
-    candidate = package.attach(copy_model(variant), {**meta, "graph_sha256": None}).SerializeToString()
+    candidate = package.attach(copy_model(variant), meta.replace(graph_sha256=None)).SerializeToString()
     for _ in range(3):
         sample: Any = plan.sample
         subset = sample.iloc[rows] if hasattr(sample, "iloc") else np.asarray(sample)[rows]

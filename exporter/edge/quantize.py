@@ -19,6 +19,7 @@ from exporter.compose import copy_model
 from exporter.convert.nested import LEAF_NODE_MARK
 from exporter.errors import ExportError
 from exporter.passes.graph import remove_unused
+from runtime.metadata import Metadata
 
 QUANTIZABLE = ("MatMul", "Gemm")
 MODES = ("dynamic", "static")
@@ -28,12 +29,11 @@ class QuantizationError(ExportError):
     exit_code = 2
 
 
-def network_nodes(model: onnx.ModelProto, meta: dict[str, Any]) -> list[str]:
-    """Names of the MatMul/Gemm nodes that belong to a torch stage, or to a torch leaf nested in a
-    sklearn stage's containers (their names carry ``LEAF_NODE_MARK`` after the stage's prefix)."""
-    stages = meta.get("stages", [])
-    prefixes = tuple(s["nodes"] for s in stages if s["kind"] == "torch" and s.get("nodes"))
-    nested = tuple(s["nodes"] + LEAF_NODE_MARK for s in stages if s.get("leaves") and s.get("nodes"))
+def network_nodes(model: onnx.ModelProto, meta: Metadata) -> list[str]:
+    """Names of the MatMul/Gemm nodes that belong to a torch node, or to a torch leaf nested in a
+    sklearn node's containers (their names carry ``LEAF_NODE_MARK`` after the node's prefix)."""
+    prefixes = tuple(s.nodes for s in meta.stages if s.kind == "torch" and s.nodes)
+    nested = tuple(s.nodes + LEAF_NODE_MARK for s in meta.stages if s.leaves and s.nodes)
     return [
         n.name
         for n in model.graph.node
@@ -42,7 +42,7 @@ def network_nodes(model: onnx.ModelProto, meta: dict[str, Any]) -> list[str]:
 
 
 def quantize_int8(
-    model: onnx.ModelProto, meta: dict[str, Any], mode: str, calibration: list[dict[str, np.ndarray]]
+    model: onnx.ModelProto, meta: Metadata, mode: str, calibration: list[dict[str, np.ndarray]]
 ) -> onnx.ModelProto:
     """``mode``: "dynamic" (weights int8; activations quantised per batch at run time) or
     "static" (QDQ, int8 weights and activations, ranges calibrated on ``calibration`` feeds)."""

@@ -14,7 +14,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import exporter
 import runtime
-from exporter.convert import extend
+from exporter import registration
 from tests.models import Doubler
 
 
@@ -32,7 +32,7 @@ def doubler_registered() -> Iterator[None]:
         Doubler, lambda X, opset, step: OnnxMul(X, np.array([2], dtype=np.float32), op_version=opset)
     )
     yield
-    extend.unregister_sklearn_converter(Doubler)
+    registration.unregister_sklearn_converter(Doubler)
 
 
 def test_unregistered_custom_step_points_to_the_hook(wine: Any) -> None:
@@ -79,4 +79,4 @@ def test_registered_function_exports(wine: Any) -> None:
         result = exporter.export(pipe, sample=X)
         assert result.report.passed, result.report.format()
     finally:
-        extend._FUNCTIONS.pop(np.cbrt, None)
+        registration.extend._FUNCTIONS.pop(np.cbrt, None)

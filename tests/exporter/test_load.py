@@ -42,7 +42,7 @@ def test_search_unwraps_to_best_estimator(search: GridSearchCV) -> None:
     X, _ = load_iris(return_X_y=True)
     result = exporter.export(search, sample=X)
     assert result.report.passed
-    assert [s.kind for s in result.plan.stages] == ["sklearn"]
+    assert [p.node.kind for p in result.plan.nodes] == ["sklearn"]
 
 
 def test_randomized_search_without_refit_is_refused() -> None:

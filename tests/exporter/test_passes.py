@@ -310,7 +310,7 @@ def test_export_optimizes_by_default(scaler_pca_net: tuple[Any, np.ndarray]) -> 
     # The fold removed the sklearn/torch seam: diagnosis judges those two stages as one piece.
     seams = [s["output"] for s in result.metadata["stages"]]
     assert seams[0] is None and seams[1] is not None
-    pieces = diagnose(result.model, result.plan, result.plan.expected, seams)
+    pieces = diagnose(result.model, result.plan, result.plan.expected, result.metadata["stages"])
     assert [p.stage for p in pieces] == [
         "sklearn stage [standardscaler, pca] + torch stage [torchclassifier]",
         "head of 'torchclassifier'",

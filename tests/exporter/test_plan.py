@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 import exporter
 from exporter.errors import NotFittedError, SampleError
-from exporter.plan import make_stages
+from exporter.plan import make_nodes
 from tests.models import TorchClassifier
 
 
@@ -26,8 +26,8 @@ def test_stages_group_consecutive_sklearn_steps(iris_pipeline: Any) -> None:
     inner = make_pipeline(StandardScaler(), PCA(2))
     pipe = Pipeline([("prep", inner), ("skip", "passthrough"), ("clf", TorchClassifier(epochs=2))])
     with pytest.raises(NotFittedError, match=r"step 2 'clf' \(tests.models.TorchClassifier\) is not fitted"):
-        make_stages(pipe)
-    stages = make_stages(pipe.fit(X, y))
+        make_nodes(pipe)
+    stages = make_nodes(pipe.fit(X, y))
     assert [(s.kind, [n for n, _ in s.steps]) for s in stages] == [
         ("sklearn", ["prep__standardscaler", "prep__pca"]),
         ("torch", ["clf"]),
@@ -137,3 +137,9 @@ def test_float64_with_an_imputer_is_refused_up_front() -> None:
     with pytest.raises(SampleError, match="dtype='float64' with SimpleImputer: onnxruntime has no float64"):
         exporter.export(pipe, sample=X[:20], dtype="float64")
     assert exporter.export(pipe, sample=X[:20]).report.passed  # the default float32 exports
+    # Nested inside a container (here a TransformedTargetRegressor's regressor): refused the same.
+    from sklearn.compose import TransformedTargetRegressor
+
+    nested = TransformedTargetRegressor(regressor=pipe, transformer=StandardScaler()).fit(X, y)
+    with pytest.raises(SampleError, match="dtype='float64' with SimpleImputer"):
+        exporter.export(nested, sample=X[:20], dtype="float64")

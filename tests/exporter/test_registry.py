@@ -12,7 +12,8 @@ from sklearn.preprocessing import StandardScaler
 import exporter
 from exporter.convert.heads import Head
 from exporter.errors import RegistrationError
-from exporter.registry import SKLEARN, TorchAdapter, load_builtin, registry
+from exporter.registration import load_builtin
+from exporter.registry import SKLEARN, TorchAdapter, registry
 from tests.models import ProbabilityModuleClassifier, TorchClassifier
 
 

@@ -1,0 +1,94 @@
+"""Filling the registry: the built-in entries, and the calls users make to declare their own steps.
+
+``load_builtin()`` (idempotent) registers the sklearn types hybridonnx has a parity case for, the
+converters it adds to skl2onnx (FunctionTransformer functions, TransformedTargetRegressor) and
+skorch's nets. ``register_wrapper`` / ``register_sklearn_converter`` / ``register_function`` are the
+public extension points (README "Extending"); each loads the built-ins first, so a user's entry is
+never overwritten by them later.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from exporter.convert import boosters, extend, skorch_heads, target
+from exporter.convert.sklearn import SUPPORTED_SKLEARN
+from exporter.errors import RegistrationError
+from exporter.registry import (
+    SKLEARN,
+    HeadResolver,
+    ModuleLocator,
+    Registry,
+    TorchAdapter,
+    public_name,
+    registry,
+)
+
+_builtin_loaded = False
+
+
+def load_builtin() -> Registry:
+    """Register the built-in converters once: the sklearn types we test and skorch's nets.
+
+    Other types skl2onnx converts still export (``plan`` falls back to skl2onnx's own table) but
+    are reported as untested: only the types here have a parity case.
+    """
+    global _builtin_loaded
+    if _builtin_loaded:
+        return registry
+    extend.install()
+    target.install()
+    for path in SUPPORTED_SKLEARN:
+        module, name = path.rsplit(".", 1)
+        cls = getattr(importlib.import_module(module), name)
+        if cls not in registry:
+            registry.register(cls, SKLEARN)
+    skorch_heads.register(registry)
+    boosters.register(registry)
+    _builtin_loaded = True
+    return registry
+
+
+def register_wrapper(
+    cls: type, *, module: ModuleLocator = None, head: HeadResolver = None, replace: bool = False
+) -> None:
+    """Declare how to export a torch-backed estimator class the default detection gets wrong.
+
+    >>> register_wrapper(MyNet, module="net_", head=Head(proba="identity"))  # module returns probs
+
+    ``module``: the attribute (or a function of the fitted object) holding the fitted nn.Module.
+    ``head``: a ``Head``, or a function of the fitted object returning one.
+    """
+    load_builtin()
+    if isinstance(module, str) and not module.isidentifier():
+        raise RegistrationError(f"module={module!r} is not an attribute name")
+    registry.register(cls, TorchAdapter(module=module, head=head), replace=replace)
+
+
+def register_sklearn_converter(cls: type, builder: extend.StepBuilder, *, replace: bool = False) -> None:
+    """Let a custom sklearn-style transformer export: ``builder(X, opset, step)`` returns the ONNX
+    expression of ``step.transform(X)``. Its output width is measured on one row of zeros."""
+    load_builtin()
+    registry.register(cls, SKLEARN, replace=replace)
+    extend.install_step_converter(cls, builder)
+
+
+def unregister_sklearn_converter(cls: type) -> None:
+    """Undo register_sklearn_converter (in our registry and in skl2onnx's type table)."""
+    registry.unregister(cls)
+    extend.remove_step_converter(cls)
+
+
+def register_function(func: Any, builder: extend.FunctionBuilder, *, replace: bool = False) -> None:
+    """Let ``FunctionTransformer(func=func)`` export: ``builder(X, opset)`` returns its ONNX form."""
+    load_builtin()
+    extend.add_function(func, builder, replace=replace)
+
+
+def supported_steps() -> list[tuple[str, str]]:
+    """(class path, converter) pairs, for the README's support list and error messages."""
+    load_builtin()
+    return [
+        (public_name(cls), "skl2onnx" if entry is SKLEARN else "torch") for cls, entry in registry.items()
+    ]
