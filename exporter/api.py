@@ -46,6 +46,7 @@ from runtime.errors import InvalidOptionError
 from runtime.inputs import Schema
 from runtime.metadata import Metadata
 from runtime.parity import check_tolerances
+from runtime.tensors import describe as describe_tensor
 from runtime.verify import recorded_rules
 
 
@@ -89,8 +90,14 @@ class ExportResult:
         shape = {
             "columns": f"{len(inputs.inputs)} column inputs",
             "text": "X: documents (strings)",
+            "tensor": ", ".join(f"{s.name}: {describe_tensor(s)}" for s in inputs.inputs),
         }.get(inputs.layout, f"X[N, {inputs.inputs[0].width}]")
         outputs = ", ".join(o.name for o in self.model.graph.output)
+        chosen = [
+            f"{p.node.step_label}: exported {p.exported}"
+            for p in self.plan.nodes
+            if p.exported and p.exported != "the declared module" and p.tried
+        ]  # the probe exported a composition, not the module as found
         untested = untested_steps(self.plan)
         note = []
         if untested:  # converted by skl2onnx's own table, outside the tested list
@@ -108,6 +115,7 @@ class ExportResult:
                 *(["passes:", *optimized] if optimized else []),
                 self.report.format(),
                 *(f"variant {v.line()}" for v in self.variants),
+                *chosen,
                 *note,
             ]
         )
@@ -393,7 +401,7 @@ def _within_rounding(plan: Plan, report: parity.ParityReport) -> bool:
     for out in failed:
         native = np.abs(np.asarray(plan.expected[out.name], dtype=np.float64))
         scale = float(native.max()) if native.size else 0.0
-        if out.max_abs_error > ROUNDING_ULPS * float(np.spacing(np.float32(scale))):
+        if (out.max_abs_error or 0.0) > ROUNDING_ULPS * float(np.spacing(np.float32(scale))):
             return False
     return True
 

@@ -32,7 +32,7 @@ from exporter.convert.sklearn import convert_sklearn_stage
 from exporter.convert.torch import attribute_of, export_module, find_module, module_input, run_module
 from exporter.errors import ExportError, SampleError, UnsupportedStepError
 from exporter.registry import SKLEARN, TorchAdapter, registry
-from exporter.steps import as_dense, walk
+from exporter.steps import as_dense, n_rows, walk
 from runtime.contract import ELEM_NAMES, ELEM_TYPES, TASK_OUTPUTS
 from runtime.inputs import Schema
 
@@ -96,6 +96,8 @@ class Probed:
     module: Any = None  # torch nodes: the fitted module, its raw output, and the head matched to it
     module_out: np.ndarray | None = None
     head: ResolvedHead | None = None
+    exported: str | None = None  # torch nodes: what the probe chose to export ("model_.encoder", ...)
+    tried: tuple[str, ...] = ()  # and the candidates it measured before, with why each was not taken
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,7 @@ class TorchNode(NodeStrategy):
         declared = node.adapter.head_for(node.step)
         inputs = module_input(x)
         with native_errors(f"the module of {node.step_label}"):
+            exported, tried = "the declared module", tuple[str, ...]()
             if node.adapter.module is not None:  # the user said which module: taken as it is
                 module_out = run_module(module, inputs)
             else:
@@ -301,8 +304,9 @@ class TorchNode(NodeStrategy):
                     node.step_label,
                 )
                 module, module_out = found.module, found.output
+                exported, tried = found.what, tuple(found.tried)
         head = resolve_head(declared, node.step, module_out, out, task) if node.is_last else None
-        return Probed(node, x, out, module=module, module_out=module_out, head=head)
+        return Probed(node, x, out, (), module, module_out, head, exported, tried)
 
     def convert(self, probed: Probed, inputs: Inputs, plan: Plan) -> Converted:
         node = probed.node
@@ -362,7 +366,7 @@ def _check_prediction_shape(node: Node, out: np.ndarray, rows: Any, task: Pipeli
     """What ``predict`` returns must be one answer per row: refuse, by name, the shapes the
     runtime's outputs cannot be (a MultiOutputRegressor over nets that answer (N, 1) predicts
     (1, N, k); a multi-output classifier answers (N, k) labels and a list of probabilities)."""
-    n = rows.shape[0] if hasattr(rows, "shape") else len(rows)
+    n = n_rows(rows)
     what = f"{node.label}: predict returns shape {out.shape} for {n} rows"
     if out.ndim == 0 or out.shape[0] != n or out.ndim > 2:
         raise UnsupportedStepError(

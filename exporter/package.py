@@ -25,7 +25,7 @@ from exporter.compose import elem_type
 from exporter.diagnose import surviving
 from exporter.errors import WriteError
 from exporter.plan import Plan
-from exporter.steps import class_path
+from exporter.steps import class_path, n_rows
 from runtime import integrity
 from runtime.contract import ELEM_NAMES, METADATA_KEY
 from runtime.metadata import Metadata, OutputSpec, StageRecord
@@ -82,6 +82,8 @@ def describe(plan: Plan, seams: Sequence[NodeSeams], model: onnx.ModelProto) -> 
                 {"path": leaf.path, "type": type(leaf.step).__name__, **(cut or {})}
                 for leaf, cut in zip(probed.leaves, seam.leaves, strict=False)
             ],
+            exported=probed.exported,
+            tried=list(probed.tried),
         )
         for probed, seam in zip(plan.nodes, seams, strict=True)
     )
@@ -132,7 +134,7 @@ def golden_rows(
     for on-device verification."""
     sample: Any = plan.sample
     n = min(n, _rows_within_budget(sample, expected))
-    index = np.asarray(rows[:n] if rows is not None else range(min(n, _n_rows(sample))), dtype=np.int64)
+    index = np.asarray(rows[:n] if rows is not None else range(min(n, n_rows(sample))), dtype=np.int64)
     if hasattr(sample, "iloc"):  # DataFrame: one list per column
         picked = sample.iloc[index]
         inputs: Any = {str(c): _jsonable(picked[c].to_numpy()) for c in picked.columns}
@@ -141,12 +143,6 @@ def golden_rows(
     else:
         inputs = _jsonable(np.asarray(sample)[index])
     return {"inputs": inputs, "outputs": {k: _jsonable(np.asarray(v)[index]) for k, v in expected.items()}}
-
-
-def _n_rows(sample: Any) -> int:
-    if isinstance(sample, Mapping):
-        return len(next(iter(sample.values())))
-    return len(sample)
 
 
 def _rows_within_budget(sample: Any, expected: dict[str, np.ndarray]) -> int:

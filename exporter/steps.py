@@ -108,6 +108,15 @@ def class_path(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
+def n_rows(x: Any) -> int:
+    """Rows of a sample: an array's or DataFrame's length; a dict of named inputs' first array's."""
+    from collections.abc import Mapping
+
+    if isinstance(x, Mapping):
+        return len(next(iter(x.values()))) if x else 0
+    return int(x.shape[0]) if hasattr(x, "shape") else len(x)
+
+
 def as_dense(x: Any) -> np.ndarray:
     """Sparse matrices and DataFrames → a dense ndarray (what a torch module receives)."""
     if hasattr(x, "toarray"):

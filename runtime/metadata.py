@@ -66,9 +66,16 @@ class StageRecord:
     output: str | None  # the tensor carrying the node's output (None: folded away, or the end)
     nodes: str  # the prefix of the node's node names
     leaves: list[dict[str, Any]] = field(default_factory=list)  # nested torch leaves: path, type, cuts
+    # torch nodes: what the probe exported ("model_", "model_.encoder", "model_ on inputs reshaped
+    # to (1, 8, 8)") and what it measured before choosing it
+    exported: str | None = None
+    tried: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        doc = dataclasses.asdict(self)
+        if self.exported is None:  # sklearn nodes (and documents from before): not written
+            del doc["exported"], doc["tried"]
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> StageRecord:
@@ -79,6 +86,8 @@ class StageRecord:
             doc.get("output"),
             str(doc.get("nodes", "")),
             list(doc.get("leaves", [])),
+            doc.get("exported"),
+            list(doc.get("tried", [])),
         )
 
 

@@ -21,6 +21,11 @@ def golden_inputs(model: Model) -> Any:
             f"{model.source}: the model carries no golden rows to verify (export it with exporter)"
         )
     inputs = golden["inputs"]
+    if model.schema.layout == "tensor":  # each input in its own dtype: token ids stay integers
+        dtypes = {spec.name: spec.dtype for spec in model.schema.inputs}
+        if isinstance(inputs, dict):
+            return {name: np.asarray(values, dtype=dtypes.get(name)) for name, values in inputs.items()}
+        return np.asarray(inputs, dtype=model.schema.inputs[0].dtype)
     if isinstance(inputs, dict):
         return {name: np.asarray(values) for name, values in inputs.items()}
     if model.schema.layout == "text":

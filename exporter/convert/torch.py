@@ -170,11 +170,17 @@ def export_module(module: Any, example: ModuleInput, step_label: str) -> Any:
         tensors = _tensors(module, {n: _batch_of_two(example[n])[:8] for n in names})
     else:
         tensors = _tensors(module, _batch_of_two(example)[:8])
-    sequences = [n for n in names if tensors[n].ndim == 2 and not tensors[n].is_floating_point()]
-    attempts = [set(sequences), set()] if sequences else [set()]
+    sequences = {
+        n
+        for n in names
+        if tensors[n].ndim == 2 and not tensors[n].is_floating_point() and tensors[n].shape[1] > 2
+    }
+    attempts = [sequences, set()] if sequences else [set()]
     for attempt, dynamic_length in enumerate(attempts):
         try:
             model = _export(module, tensors, names, dynamic_length, isinstance(example, dict))
+            if dynamic_length and not _takes_other_lengths(model, module, tensors, dynamic_length):
+                continue  # exported, but the module fixes its sequence length: export it fixed
             break
         except Exception as exc:
             if attempt + 1 < len(attempts):
@@ -189,6 +195,26 @@ def export_module(module: Any, example: ModuleInput, step_label: str) -> Any:
     # Keep the first output only (skorch's convention for modules returning tuples).
     del model.graph.output[1:]
     return model
+
+
+def _takes_other_lengths(model: Any, module: Any, tensors: dict[str, Any], sequences: set[str]) -> bool:
+    """Whether the graph exported with a dynamic sequence length answers like the module on a
+    shorter sequence (torch.export may trace a length it then relies on, e.g. a reshape)."""
+    import onnxruntime as ort
+    import torch
+
+    shorter = {n: (t[:, :-1] if n in sequences else t) for n, t in tensors.items()}
+    try:
+        with torch.no_grad():
+            want = module(**shorter) if list(shorter) != ["X"] else module(shorter["X"])
+        want = (want[0] if isinstance(want, (tuple, list)) else want).numpy()
+        quiet = ort.SessionOptions()
+        quiet.log_severity_level = 4  # a refused length is an answer here, not an error to print
+        session = ort.InferenceSession(model.SerializeToString(), quiet, providers=["CPUExecutionProvider"])
+        got = session.run(None, {n: t.numpy() for n, t in shorter.items()})[0]
+    except Exception:  # either side refuses the shorter input: the length is not free
+        return False
+    return got.shape == want.shape and bool(np.allclose(got, want, atol=1e-4, rtol=1e-3))
 
 
 def _batch_of_two(x: np.ndarray) -> np.ndarray:
