@@ -58,7 +58,7 @@ def tokens() -> tuple[Any, np.ndarray, runtime.Model]:
 def test_token_ids_stay_integers_with_any_sequence_length(tokens: Any) -> None:
     est, X, model = tokens
     (spec,) = model.schema.inputs
-    assert (model.schema.layout, spec.dtype, spec.shape, spec.id_range) == (  # noqa: E501
+    assert (model.schema.layout, spec.dtype, spec.shape, spec.id_range) == (
         "tensor",
         "int64",
         (None,),
