@@ -233,7 +233,9 @@ class SklearnNode(NodeStrategy):
         return Converted(tuple(parts), seam, cuts)
 
     def takes_columns(self, node: Node) -> bool:
-        return type(node.steps[0][1]).__name__ == "ColumnTransformer"
+        """A ColumnTransformer, or an encoder reading a DataFrame's columns (which may mix strings
+        and numbers: skl2onnx's encoders take one input per column, as sklearn's read each)."""
+        return type(node.steps[0][1]).__name__ in ("ColumnTransformer", "OneHotEncoder", "OrdinalEncoder")
 
     def untested_types(self, node: Node) -> list[str]:
         found: list[str] = []

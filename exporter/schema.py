@@ -46,6 +46,10 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
     if is_text_vectorizer(first):
         spec = InputSpec("X", "string", 1, allow_nan=False, allow_inf=False, normalize=_lowering(first))
         return Schema("text", (spec,))
+    if _is_mapping(sample):  # a dict of columns is a DataFrame to sklearn's eyes (and ours)
+        import pandas as pd
+
+        sample = pd.DataFrame(sample)
     names = _feature_names(estimator)
     width = len(names) if names is not None else _n_features(estimator, sample)
     rules = column_rules(estimator, width)
@@ -66,7 +70,7 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
         return Schema("columns", specs, tuple(names))
     spec = InputSpec(
         "X",
-        dtype,
+        "string" if _holds_strings(estimator, sample) else dtype,
         width,
         allow_nan=all(rules.nan),
         nan_columns=_where(rules.nan),
@@ -389,11 +393,35 @@ def _first_linear_width(step: Any) -> int | None:
     return None
 
 
+def _is_mapping(sample: Any) -> bool:
+    from collections.abc import Mapping
+
+    return isinstance(sample, Mapping)
+
+
+def _holds_strings(estimator: Any, sample: Any) -> bool:
+    """A numpy matrix of strings (or of str objects), for a first step that takes them (an
+    encoder, a ColumnTransformer over text or categories)."""
+    if sample is not None and not hasattr(sample, "dtypes"):
+        array = np.asarray(sample)
+        if array.dtype.kind in "US":
+            return True
+        if array.dtype.kind == "O" and array.size and all(isinstance(v, str) for v in array.ravel()[:1000]):
+            return True
+    first = flatten_steps(estimator)[0][1]  # numbers given to an encoder of strings: refused later
+    categories = getattr(first, "categories_", None) or []
+    return bool(categories) and all(np.asarray(c).dtype.kind in "OUS" for c in categories)
+
+
 def _string_columns(estimator: Any, sample: Any) -> set[str]:
     if sample is not None and hasattr(sample, "dtypes"):
         return {str(c) for c, dt in sample.dtypes.items() if dt.kind not in "biuf"}
     strings: set[str] = set()
     ct = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    names = _feature_names(estimator) or []
+    for j, values in enumerate(getattr(ct, "categories_", None) or []):  # an encoder first
+        if np.asarray(values).dtype.kind in "OUS" and j < len(names):
+            strings.add(names[j])
     for _, transformer, columns in getattr(ct, "transformers_", []):
         if not isinstance(transformer, str) and is_text_vectorizer(_chain(transformer)[0]):
             strings.update(str(c) for c in ([columns] if isinstance(columns, str) else columns))
@@ -491,6 +519,8 @@ def coerce_sample(data: Any, schema: Schema) -> Any:
         import pandas as pd
 
         names = list(schema.feature_names or ())
+        if _is_mapping(data):
+            data = pd.DataFrame(data)
         if isinstance(data, pd.DataFrame):
             missing = [n for n in names if n not in data.columns]
             if missing:
@@ -506,7 +536,10 @@ def coerce_sample(data: Any, schema: Schema) -> Any:
     width = schema.inputs[0].width
     if array.ndim != 2 or (width is not None and array.shape[1] != width):
         raise SampleError(f"sample has shape {array.shape}; the pipeline takes rows of {width} features")
-    if array.dtype.kind not in "biuf":
+    if schema.inputs[0].is_string:  # a matrix of categories or texts, as the encoder saw it
+        if array.dtype.kind not in "OUS" or not all(isinstance(v, str) for v in array.ravel()):
+            raise SampleError(f"sample holds {array.dtype} values; the pipeline takes a matrix of strings")
+    elif array.dtype.kind not in "biuf":
         raise SampleError(f"sample holds {array.dtype} values; the pipeline takes numbers")
     if len(array) == 0:
         raise SampleError("sample has no rows")
