@@ -272,14 +272,22 @@ def _root_cause(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def _quiet_torch_logs() -> Any:
-    loggers = [
-        logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")
-    ]
+    """Silence torch's own reporting while exporting: a failed trace logs warnings and prints the
+    graph it got (tens of lines on stderr); our error names the cause in one line instead.
+    torch configures levels per logger (torch._logging), so every torch / onnxscript logger is
+    raised, not only the parents; Python-level prints to stderr are captured too."""
+    import sys
+
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("torch", "onnxscript")]
+    loggers = [logging.getLogger(n) for n in ["torch", "onnxscript", *names]]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)
     try:
-        yield
+        with (
+            contextlib.redirect_stderr(io.StringIO()) if sys.stderr is not None else contextlib.nullcontext()
+        ):
+            yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

@@ -102,9 +102,12 @@ def test_parity_failure_names_the_first_diverging_stage() -> None:
     assert stages[2]["stage"] == "head of 'torchregressor'"
 
 
-def test_an_untraceable_module_is_refused_with_torch_exports_real_reason() -> None:
+def test_an_untraceable_module_is_refused_with_torch_exports_real_reason(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     """torch.onnx wraps the cause in 'Failed to export ... This is step 1/3 ... Next steps:' (with
-    terminal colour codes); the error gives the innermost reason instead, in one line."""
+    terminal colour codes); the error gives the innermost reason instead, in one line — and torch's
+    own warnings and graph dumps (tens of lines) stay off stderr."""
     import torch
 
     from exporter.convert.torch import export_module
@@ -123,6 +126,7 @@ def test_an_untraceable_module_is_refused_with_torch_exports_real_reason() -> No
     message = str(info.value)
     assert "\n" not in message and "\x1b[" not in message and "step 1/3" not in message
     assert "data-dependent" in message and "must be traceable by torch.export" in message
+    assert capfd.readouterr().err == ""
 
 
 def test_float64_with_an_imputer_is_refused_up_front() -> None:
