@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m exporter",
         description="Compile a fitted scikit-learn + PyTorch pipeline into one verified ONNX model.",
+        epilog="commands:\n"
+        "  python -m exporter check PIPELINE MODEL [--data ROWS] [--plugin MODULE] ...\n"
+        "                        check an exported model against the native pipeline\n"
+        "                        (python -m exporter check --help)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "pipeline", type=Path, help="fitted Pipeline / search CV / estimator (.pkl, .joblib, .skops)"
@@ -92,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPE",
         help=".skops only: trust this type (repeatable); unknown types are listed otherwise",
     )
+    _add_import_options(parser)
+    parser.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="FILE",
+        help="sign the model (and variants) with the key in FILE (HMAC-SHA256); "
+        "runtime.load(..., key=) then refuses models not signed with it",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return parser
+
+
+def _add_import_options(parser: argparse.ArgumentParser) -> None:
+    """--path / --plugin: every command that rebuilds the native side (unpickles the pipeline, plans
+    it) needs the user's classes importable and their registrations (wrappers, converters) made."""
     parser.add_argument(
         "--path",
         action="append",
@@ -106,16 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="import MODULE first, e.g. one that calls exporter.register_wrapper (repeatable)",
     )
-    parser.add_argument(
-        "--sign-key",
-        type=Path,
-        metavar="FILE",
-        help="sign the model (and variants) with the key in FILE (HMAC-SHA256); "
-        "runtime.load(..., key=) then refuses models not signed with it",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the summary")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    return parser
 
 
 def build_check_parser() -> argparse.ArgumentParser:
@@ -132,9 +143,7 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trust", action="append", default=[], metavar="TYPE", help=".skops: trust this type"
     )
-    parser.add_argument(
-        "--path", action="append", default=[], metavar="DIR", help="add DIR to the import path"
-    )
+    _add_import_options(parser)
     parser.add_argument(
         "--key-file",
         type=Path,
@@ -148,6 +157,11 @@ def build_check_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    missing = _missing_dependency()
+    if missing is not None:  # `pip install hybridonnx` is the runtime only, this package included
+        as_json = any(a.startswith("--j") and "--json".startswith(a) for a in argv)
+        _fail(argparse.Namespace(json=as_json), _needs_export_extra(missing), 2, None)
+        return 2
     check = argv[:1] == ["check"]
     try:
         args = build_check_parser().parse_args(argv[1:]) if check else build_parser().parse_args(argv)
@@ -156,6 +170,29 @@ def main(argv: list[str] | None = None) -> int:
         _fail(argparse.Namespace(json=as_json), str(exc), 2, None)
         return 2
     return _guarded(args, _check if check else _run)
+
+
+# What the exporter imports that the runtime-only install lacks (pyproject's [export] extra).
+EXPORT_DEPENDENCIES = ("onnx", "sklearn", "skl2onnx", "torch", "onnxscript", "skops", "pandas")
+
+
+def _missing_dependency() -> str | None:
+    """The first export dependency that is not installed (by import name), or None."""
+    import importlib.util
+
+    import exporter
+
+    known = getattr(exporter, "MISSING_DEPENDENCY", None)  # exporter/__init__ could not import it
+    if known:
+        return str(known)
+    return next((name for name in EXPORT_DEPENDENCIES if importlib.util.find_spec(name) is None), None)
+
+
+def _needs_export_extra(missing: str) -> str:
+    return (
+        f"the exporter needs the export extra, and {missing!r} is not installed (this looks like the "
+        'runtime-only install): pip install "hybridonnx[export]"'
+    )
 
 
 def _guarded(args: argparse.Namespace, command: Any) -> int:
@@ -209,8 +246,9 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import runtime
     from exporter.check import check
-    from exporter.load import load_estimator
+    from exporter.load import import_plugins, load_estimator
 
+    import_plugins(args.plugin, import_paths=args.path)
     estimator = load_estimator(args.pipeline, trust=args.trust, import_paths=args.path)
     try:  # load() refuses a file whose content hash (or, with --key-file, signature) is wrong
         model = runtime.load(args.model, providers=["CPUExecutionProvider"], key=read_key(args.key_file))

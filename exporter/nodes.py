@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 
 from exporter.compose import cast_input, elem_type
+from exporter.convert.boosters import is_classifier as is_booster_classifier
 from exporter.convert.heads import LABEL_INDEX, Head, PipelineTask, ResolvedHead, build_head, resolve_head
 from exporter.convert.nested import Leaf, LeafSeams, active, find_leaves, seams_of
 from exporter.convert.reproduce import reproduce
@@ -209,6 +210,9 @@ class SklearnNode(NodeStrategy):
 
     def task(self, node: Node) -> PipelineTask:
         step = node.step
+        booster = is_booster_classifier(step)  # CatBoostRegressor has classes_ too
+        if booster is not None:
+            return "classifier" if booster else "regressor"
         if hasattr(step, "classes_") and hasattr(step, "predict"):
             return "classifier"
         return "regressor" if hasattr(step, "predict") else "transformer"
@@ -229,6 +233,8 @@ class SklearnNode(NodeStrategy):
         parts = [part]
         if node.is_last and plan.task != "classifier":
             parts.append(_reshape_head(plan, probed, part))
+        elif node.is_last and np.ndim(plan.expected.get("label")) == 2:  # predict answers (N, 1)
+            parts.append(_label_column(part))
         seam = None if node.is_last else (0, part.graph.output[0].name)
         return Converted(tuple(parts), seam, cuts)
 
@@ -446,6 +452,31 @@ def native_shapes(
         for d in native_trailing:
             dims.add().dim_value = int(d)
     return part
+
+
+def _label_column(part: onnx.ModelProto) -> onnx.ModelProto:
+    """A part passing the classifier's outputs through, with the label as a (N, 1) column: what
+    predict returns for some estimators (CatBoost's multi-class classifier)."""
+    from onnx import helper, numpy_helper
+
+    from exporter.compose import make_part
+
+    inputs, outputs, nodes = [], [], []
+    for value in part.graph.output:
+        entering = onnx.ValueInfoProto()
+        entering.CopyFrom(value)
+        entering.name = f"{value.name}_in"
+        inputs.append(entering)
+        if value.name == "label":
+            outputs.append(helper.make_tensor_value_info("label", elem_type(value), ["N", 1]))
+            nodes.append(helper.make_node("Reshape", ["label_in", "label_shape"], ["label"]))
+        else:
+            leaving = onnx.ValueInfoProto()
+            leaving.CopyFrom(value)
+            outputs.append(leaving)
+            nodes.append(helper.make_node("Identity", [f"{value.name}_in"], [value.name]))
+    shape = numpy_helper.from_array(np.array([-1, 1], np.int64), "label_shape")
+    return make_part(helper.make_graph(nodes, "label_column", inputs, outputs, [shape]))
 
 
 def _keep_outputs(head: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:

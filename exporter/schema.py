@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from exporter.convert.boosters import takes_inf, takes_missing
 from exporter.errors import SampleError
 from exporter.steps import descendants, flatten_steps, has_infrequent_categories, walk
 from runtime.inputs import InputSpec, KnownValues, Schema
@@ -248,7 +249,7 @@ def _handles_nan(estimator: Any) -> bool:
     Otherwise the runtime refuses NaN (a NaN that slipped past would give a silently wrong label:
     ArgMax of NaN still picks a class)."""
     name = type(estimator).__name__
-    if "HistGradientBoosting" in name:
+    if "HistGradientBoosting" in name or takes_missing(estimator):  # boosters route NaN as learned
         return True
     if "Imputer" in name:
         missing = getattr(estimator, "missing_values", np.nan)
@@ -287,8 +288,9 @@ def _chain_handles_nan(steps: list[Any]) -> bool:
 
 
 def _takes_inf(estimator: Any) -> bool:
-    """sklearn refuses ±inf ("Input X contains infinity") everywhere but in HistGradientBoosting."""
-    return "HistGradientBoosting" in type(estimator).__name__
+    """sklearn refuses ±inf ("Input X contains infinity") everywhere but in HistGradientBoosting
+    (and the gradient-boosting libraries, which compare it like any number)."""
+    return "HistGradientBoosting" in type(estimator).__name__ or takes_inf(estimator)
 
 
 def _starts_with_inf(steps: list[Any]) -> bool:

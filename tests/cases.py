@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from catboost import CatBoostClassifier, CatBoostRegressor
+from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn import datasets
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
@@ -54,14 +56,23 @@ from sklearn.preprocessing import (
 )
 from sklearn.svm import SVC
 from skorch import NeuralNet, NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
+from xgboost import XGBClassifier, XGBRegressor
 
 from tests.models import (
     MLP,
+    AutoEncoderTransformer,
+    ColumnTargetClassifier,
     PlainTorchClassifier,
+    ReshapingCNNClassifier,
     SingleLogitClassifier,
+    SmallCNN,
+    TokenRNN,
+    TokenTransformer,
     TorchClassifier,
     TorchEncoder,
     TorchRegressor,
+    TwoInputNet,
+    token_data,
 )
 
 # float32 graph vs native: measured errors are ~1e-7 (torch) to ~5e-6 (sklearn float64).
@@ -137,6 +148,18 @@ def documents(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def load(case: Case) -> tuple[Any, Any]:
     if case.dataset == "mixed":
         return mixed_frame()
+    if case.dataset == "digits-images":  # (N, 1, 8, 8) images, as skorch's MNIST example feeds its CNN
+        X, y = datasets.load_digits(return_X_y=True)
+        return (X / 16).astype(np.float32).reshape(-1, 1, 8, 8), y
+    if case.dataset == "tokens":  # int64 token ids (N, T) for an nn.Embedding
+        return token_data()
+    if case.dataset == "two-inputs":  # two named inputs, as a skorch SliceDict
+        from skorch.helper import SliceDict
+
+        rng = np.random.default_rng(0)
+        num = rng.normal(size=(300, 4)).astype(np.float32)
+        cat = rng.integers(0, 3, size=(300, 1)).astype(np.int64)
+        return SliceDict(num=num, cat=cat), ((num[:, 0] + cat[:, 0]) > 1).astype(np.int64)
     if case.dataset == "text":
         return documents()
     if case.frame:
@@ -169,6 +192,12 @@ def skorch_net(net_class: type, n_in: int, n_out: int, epochs: int = 20) -> Any:
         train_split=None,
         verbose=0,
     )
+
+
+def _net(module: Any, net_class: type = NeuralNetClassifier, **params: Any) -> Any:
+    """A skorch net around ``module`` taking the case's own inputs (images, token ids, a SliceDict)."""
+    settings = {"max_epochs": 10, **params}
+    return net_class(module, lr=0.01, optimizer=torch.optim.Adam, train_split=None, verbose=0, **settings)
 
 
 def _scaled(estimator: Any) -> Any:
@@ -557,7 +586,70 @@ CASES = [
             LogisticRegression(max_iter=500),
         ),
     ),
+    # -- inputs beyond 2-D float rows, and what the wrapper really does (issue: tensor inputs) -------
+    Case("cnn-images-skorch", "digits-images", lambda n, k: _net(SmallCNN, module__n_out=k), target=_int64),
+    Case("gru-token-ids-skorch", "tokens", lambda n, k: _net(TokenRNN, module__n_out=k), target=_int64),
+    Case(
+        "lstm-token-ids-skorch",
+        "tokens",
+        lambda n, k: _net(TokenRNN, module__n_out=k, module__cell="lstm"),
+        target=_int64,
+    ),
+    Case(
+        "transformer-encoder-token-ids-skorch", "tokens", lambda n, k: _net(TokenTransformer), target=_int64
+    ),
+    Case("two-input-slicedict-skorch", "two-inputs", lambda n, k: _net(TwoInputNet), target=_int64),
+    Case("reshaping-cnn-wrapper", "digits", lambda n, k: ReshapingCNNClassifier(epochs=15)),
+    Case("autoencoder-transform-wrapper", "digits", lambda n, k: AutoEncoderTransformer(epochs=30)),
+    Case(
+        "column-target-skorch-regressor",
+        "diabetes",
+        lambda n, k: make_pipeline(
+            StandardScaler(), _net(MLP, NeuralNetRegressor, module__n_in=n, module__n_out=1, max_epochs=20)
+        ),
+        target=lambda y: (y.reshape(-1, 1) / 100).astype(np.float32),
+    ),
+    Case(
+        "column-target-binary-wrapper",
+        "breast_cancer",
+        lambda n, k: make_pipeline(StandardScaler(), ColumnTargetClassifier(epochs=40)),
+        target=lambda y: y.reshape(-1, 1),
+    ),
+    # -- gradient boosting libraries (exporter/convert/boosters.py, extra hybridonnx[boosting]) -----
+    Case("lightgbm-multiclass", "iris", lambda n, k: _lightgbm()),
+    Case(
+        "lightgbm-regressor", "diabetes", lambda n, k: _lightgbm(LGBMRegressor), {"prediction": (1e-3, 1e-5)}
+    ),
+    Case("xgboost-binary", "breast_cancer", lambda n, k: _xgboost()),
+    Case("xgboost-regressor", "diabetes", lambda n, k: _xgboost(XGBRegressor), {"prediction": (1e-3, 1e-5)}),
+    Case("catboost-binary", "breast_cancer", lambda n, k: _catboost()),
+    Case(
+        "catboost-regressor",
+        "diabetes",
+        lambda n, k: _catboost(CatBoostRegressor),
+        {"prediction": (1e-3, 1e-5)},
+    ),
+    Case(
+        "voting-soft-boosters",
+        "iris",
+        lambda n, k: VotingClassifier(
+            [("lgbm", _lightgbm()), ("xgb", _xgboost()), ("cat", _catboost())], voting="soft"
+        ),
+    ),
 ]
+
+
+def _lightgbm(cls: type = LGBMClassifier) -> Any:
+    return cls(n_estimators=30, verbose=-1, random_state=0)
+
+
+def _xgboost(cls: type = XGBClassifier) -> Any:
+    return cls(n_estimators=30, random_state=0, n_jobs=1)
+
+
+def _catboost(cls: type = CatBoostClassifier) -> Any:
+    # CatBoost writes a catboost_info/ folder into the working directory unless told not to
+    return cls(iterations=30, verbose=0, random_seed=0, thread_count=1, allow_writing_files=False)
 
 
 def _mixed_columns() -> ColumnTransformer:
