@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -196,19 +197,32 @@ def _needs_export_extra(missing: str) -> str:
 
 
 def _guarded(args: argparse.Namespace, command: Any) -> int:
+    _quiet_onnxruntime()
     try:
         return int(command(args))
     except ExportError as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, and still the documented exit code
+            traceback.print_exc()
+            return exc.exit_code
         report = exc.report if isinstance(exc, ParityError) else None
         _fail(args, str(exc), exc.exit_code, report)
         return exc.exit_code
     except Exception as exc:  # a bug or a library failure we did not anticipate: still one line
         if args.debug:
-            raise
+            traceback.print_exc()
+            return 2
         _fail(args, f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 2, None)
         return 2
+
+
+def _quiet_onnxruntime() -> None:
+    """onnxruntime logs a failed run on stderr ("[E:onnxruntime:...] Non-zero status code ...")
+    besides raising; the raised error is what the CLI reports, in one line."""
+    try:
+        import onnxruntime
+    except ImportError:  # pragma: no cover - a dependency of the base install
+        return
+    onnxruntime.set_default_logger_severity(4)
 
 
 def _run(args: argparse.Namespace) -> int:

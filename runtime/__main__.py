@@ -12,7 +12,10 @@ import json
 import math
 import os
 import sys
+import traceback
 from typing import Any, NoReturn
+
+import onnxruntime as ort
 
 from runtime.errors import InvalidOptionError, ModelRuntimeError
 
@@ -105,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json, debug = _given(argv, "--json"), _given(argv, "--debug")
+    # onnxruntime logs a failed run on stderr besides raising; the raised error is the one line.
+    ort.set_default_logger_severity(4)
     try:
         args = build_parser().parse_args(argv)
         return int(COMMANDS[args.command](args))
@@ -114,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return _fail("the output pipe closed before everything was written", False)
     except Exception as exc:
-        if debug:
-            raise
+        if debug:  # the traceback, and still the documented exit code
+            traceback.print_exc()
+            return 2
         if isinstance(exc, (ModelRuntimeError, OSError)):
             message = str(exc)
         else:

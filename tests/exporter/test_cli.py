@@ -356,3 +356,12 @@ def test_check_file_errors_exit_2_in_one_line(
     line = _error(["check", *args], capsys)
     assert line.startswith(f"error: {message}"), line
     assert _json_error(["check", *args], capsys).startswith(message)
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--debug used to re-raise, so every failure exited 1 (the README says 2 for a bad file)."""
+    assert main([str(tmp_path / "missing.pkl"), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "missing.pkl" in err

@@ -289,8 +289,9 @@ def test_unexpected_errors_are_one_line(
         == "error: unexpected KeyError: 'surprise\\nsecond line' (rerun with --debug for the traceback)"
     )
     assert "unexpected KeyError" in _json_error(["info", str(iris_model[0]), "--json"], capsys)["error"]
-    with pytest.raises(KeyError):
-        main(["info", str(iris_model[0]), "--debug"])
+    # --debug shows the traceback and keeps the documented exit code (a bare raise exits 1).
+    assert main(["info", str(iris_model[0]), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
 
 
 def test_predict_streams_every_row(
