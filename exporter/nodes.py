@@ -233,7 +233,7 @@ class SklearnNode(NodeStrategy):
         parts = [part]
         if node.is_last and plan.task != "classifier":
             parts.append(_reshape_head(plan, probed, part))
-        elif node.is_last and np.ndim(plan.expected.get("label")) == 2:  # predict answers (N, 1)
+        elif node.is_last and np.ndim(plan.expected.get("label", 0)) == 2:  # predict answers (N, 1)
             parts.append(_label_column(part))
         seam = None if node.is_last else (0, part.graph.output[0].name)
         return Converted(tuple(parts), seam, cuts)

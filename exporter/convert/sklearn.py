@@ -7,7 +7,9 @@ import warnings
 from typing import Any
 
 from exporter.compose import OPSET
+from exporter.convert import added, repairs, text
 from exporter.errors import ConversionError, ExportError
+from exporter.steps import has_infrequent_categories, walk
 
 TARGET_OPSET = {"": OPSET, "ai.onnx.ml": 3}
 
@@ -46,6 +48,35 @@ SUPPORTED_SKLEARN = (
     "sklearn.ensemble.HistGradientBoostingClassifier",
     "sklearn.svm.SVC",
     "sklearn.neighbors.KNeighborsClassifier",
+    # Breadth (issue 16): rows in tests/cases_breadth.py.
+    "sklearn.naive_bayes.GaussianNB",
+    "sklearn.naive_bayes.MultinomialNB",
+    "sklearn.naive_bayes.BernoulliNB",
+    "sklearn.naive_bayes.ComplementNB",
+    "sklearn.naive_bayes.CategoricalNB",
+    "sklearn.tree.DecisionTreeClassifier",
+    "sklearn.tree.DecisionTreeRegressor",
+    "sklearn.ensemble.ExtraTreesClassifier",
+    "sklearn.ensemble.ExtraTreesRegressor",
+    "sklearn.ensemble.GradientBoostingRegressor",
+    "sklearn.ensemble.HistGradientBoostingRegressor",
+    "sklearn.ensemble.AdaBoostClassifier",
+    "sklearn.ensemble.IsolationForest",
+    "sklearn.cluster.KMeans",
+    "sklearn.neural_network.MLPClassifier",
+    "sklearn.neural_network.MLPRegressor",
+    "sklearn.linear_model.SGDClassifier",
+    "sklearn.linear_model.SGDRegressor",
+    "sklearn.linear_model.Lasso",
+    "sklearn.linear_model.ElasticNet",
+    "sklearn.svm.LinearSVC",
+    "sklearn.svm.LinearSVR",
+    "sklearn.svm.SVR",
+    "sklearn.neighbors.KNeighborsRegressor",
+    "sklearn.preprocessing.QuantileTransformer",
+    "sklearn.preprocessing.SplineTransformer",
+    "sklearn.preprocessing.TargetEncoder",
+    "sklearn.impute.MissingIndicator",
     # Containers: converted by skl2onnx, with torch leaves anywhere inside (nested.py).
     "sklearn.ensemble.VotingClassifier",
     "sklearn.ensemble.VotingRegressor",
@@ -55,6 +86,7 @@ SUPPORTED_SKLEARN = (
     "sklearn.ensemble.BaggingRegressor",
     "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.multiclass.OneVsOneClassifier",
     "sklearn.multioutput.MultiOutputRegressor",
     "sklearn.compose.TransformedTargetRegressor",
 )
@@ -103,29 +135,31 @@ def convert_sklearn_stage(
     return model
 
 
-# sklearn's default token pattern, and its exact equivalent in RE2 (onnxruntime's regex engine):
-# RE2's \w and \b are ASCII-only, so the literal pattern splits "café" apart; runs of two or more
-# Unicode letters, digits or underscores are what Python's (?u)\b\w\w+\b matches. skl2onnx's own
-# fallback ([a-zA-Z0-9_]+) also keeps one-letter tokens, which shifts bigrams.
-SKLEARN_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-RE2_TOKEN_PATTERN = r"[\p{L}\p{N}_]{2,}"
-# The C.UTF-8 locale exists on slim containers and edge devices; en_US.UTF-8 (skl2onnx's default
-# for lower-casing) often does not, and onnxruntime then refuses to load the model.
-PORTABLE_LOCALE = "C.UTF-8"
-
-
 def converter_options(steps: list[tuple[str, Any]]) -> dict[int, dict[str, Any]]:
-    """skl2onnx options per fitted object: no ZipMap on classifiers, portable text tokenising."""
-    from exporter.schema import walk
+    """skl2onnx options per fitted object: no ZipMap on the classifiers whose converter has it (a
+    LinearSVC's, say, has none and refuses the option). Text vectorizers need none: our converter
+    (text.py) reads the fitted vectorizer itself, wherever it sits."""
 
     options: dict[int, dict[str, Any]] = {}
     for _, step in steps:
         for est in [step, *walk(step)]:
             if hasattr(est, "classes_") and hasattr(est, "predict"):
-                options[id(est)] = {"zipmap": False}
-            if hasattr(est, "vocabulary_") and hasattr(est, "token_pattern"):
-                options[id(est)] = {"locale": PORTABLE_LOCALE, "tokenexp": _re2_pattern(est.token_pattern)}
+                # An entry even when empty: skl2onnx gives a Pipeline's classifier without one the
+                # Pipeline's own zipmap option, which LinearSVC's converter then refuses.
+                options[id(est)] = {"zipmap": False} if _takes_option(est, "zipmap") else {}
     return options
+
+
+def _takes_option(estimator: Any, option: str) -> bool:
+    """Whether skl2onnx's converter for the estimator's type declares ``option`` (unknown types:
+    assume it does, as skl2onnx's classifiers mostly do)."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import _converter_pool
+
+    alias = sklearn_operator_name_map.get(type(estimator))
+    converter = _converter_pool.get(alias) if alias is not None else None
+    allowed = converter.get_allowed_options() if converter is not None else None
+    return allowed is None or option in allowed
 
 
 def native_unknowns(estimator: Any) -> Any:
@@ -139,7 +173,6 @@ def native_unknowns(estimator: Any) -> Any:
     for the containers skl2onnx reads differently from sklearn (below): FrozenEstimator anywhere,
     VotingClassifier(flatten_transform=True).
     """
-    from exporter.schema import has_infrequent_categories
 
     kind = type(estimator).__name__
     if kind == "FrozenEstimator":
@@ -155,6 +188,16 @@ def native_unknowns(estimator: Any) -> Any:
             twin.handle_unknown = "ignore"
             return twin
         return estimator
+    if kind == "SimpleImputer" and getattr(estimator, "indicator_", None) is not None:
+        # add_indicator=True: sklearn appends its fitted MissingIndicator's columns; skl2onnx
+        # ignores them (a narrower output, silently: 0.43 off on a mixed frame). Converted as the
+        # FeatureUnion sklearn computes: the imputed values, then the indicator.
+        from sklearn.pipeline import FeatureUnion
+
+        imputer = copy.copy(estimator)
+        imputer.add_indicator = False
+        imputer.indicator_ = None
+        return FeatureUnion([("imputed", imputer), ("indicator", estimator.indicator_)])
     changes: dict[str, Any] = {}
     if kind == "VotingClassifier" and estimator.flatten_transform:
         # flatten_transform (sklearn's default) shapes transform() only, never predict/predict_proba,
@@ -201,12 +244,6 @@ def native_unknowns(estimator: Any) -> Any:
     return twin
 
 
-def _re2_pattern(pattern: str | None) -> str | None:
-    if pattern is None or pattern == SKLEARN_TOKEN_PATTERN:
-        return RE2_TOKEN_PATTERN
-    return pattern.replace("(?u)", "")  # RE2 has no (?u); other patterns are checked by parity
-
-
 _COMPAT_PATCHED = False
 
 
@@ -230,6 +267,9 @@ def apply_skl2onnx_compat() -> None:
         return original(*map(plain, args), **{k: plain(v) for k, v in kwargs.items()})
 
     tree_ensemble.add_node = add_node
+    text.install()
+    repairs.install()
+    added.install()
     from skl2onnx.operator_converters import calibrated_classifier_cv
 
     calibrated_classifier_cv._transform_isotonic = _isotonic_interpolation

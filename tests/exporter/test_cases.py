@@ -10,9 +10,10 @@ import pytest
 import exporter
 import runtime
 from exporter.diagnose import diagnose
-from exporter.registry import load_builtin
-from exporter.schema import walk
+from exporter.registration import load_builtin
+from exporter.steps import walk
 from tests.cases import CASES, Case, mixed_frame
+from tests.cases_breadth import BREADTH_CASES
 from tests.conftest import fitted
 
 
@@ -20,7 +21,10 @@ def _rows(X: Any, n: int) -> Any:
     return X.iloc[:n] if hasattr(X, "iloc") else X[:n]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+ALL_CASES = CASES + BREADTH_CASES
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
 def test_case_matches_native(case: Case) -> None:
     estimator, X, _ = fitted(case)
     result = exporter.export(estimator, sample=_rows(X, 60))
@@ -39,8 +43,7 @@ def test_case_matches_native(case: Case) -> None:
 
     # Diagnosis cuts at every seam the optimizer left (a fold across a seam merges two stages into
     # one piece) and judges each piece alone: a matching export passes every piece.
-    seams = [s["output"] for s in result.metadata["stages"]]
-    reports = diagnose(result.model, result.plan, result.plan.expected, seams)
+    reports = diagnose(result.model, result.plan, result.plan.expected, result.metadata["stages"])
     assert reports and all(r.passed for r in reports), [r.to_dict() for r in reports]
 
     model = runtime.load(result.model.SerializeToString())
@@ -78,10 +81,12 @@ def _assert_same_answers(case: Case, model: runtime.Model, native: Any, X: Any) 
 def test_every_supported_type_has_a_case() -> None:
     """The registry's support list (README's matrix) and the case table cannot drift apart."""
     used: set[type] = set()
-    for case in CASES:
+    for case in ALL_CASES:
         estimator = fitted(case)[0]
         estimator = getattr(estimator, "best_estimator_", estimator)
         used.update(type(e) for e in [estimator, *walk(estimator)])
     registry = load_builtin()
     missing = [cls.__name__ for cls, _ in registry.items() if not any(issubclass(u, cls) for u in used)]
-    assert not missing, f"supported types without a case in tests/cases.py: {missing}"
+    assert not missing, (
+        f"supported types without a case in tests/cases.py or tests/cases_breadth.py: {missing}"
+    )
