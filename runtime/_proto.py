@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 # Field numbers from onnx.proto (stable since IR 3).
 _MODEL_IR_VERSION, _MODEL_GRAPH, _MODEL_OPSET, _MODEL_METADATA, _MODEL_FUNCTIONS = 1, 7, 8, 14, 25
@@ -55,7 +56,18 @@ def is_ort_format(data: bytes) -> bool:
 
 
 def read_header(data: bytes) -> ModelHeader:
-    """IR version, opsets and external-data locations of a serialized ModelProto."""
+    """IR version, opsets and external-data locations of a serialized ModelProto.
+
+    protobuf's C parser (onnxruntime depends on protobuf) reads it through a message schema that
+    declares only those fields, skipping the rest natively: a tree ensemble's node attributes are
+    tens of thousands of unpacked ints, which the pure-Python walk below reads one by one (~1 s for
+    a 700 KB forest). The walk remains for bytes protobuf refuses, so its errors name the problem
+    (truncation, nesting deeper than MAX_GRAPH_DEPTH)."""
+    fast = _read_header_with_protobuf(data)
+    return fast if fast is not None else _read_header_walking(data)
+
+
+def _read_header_walking(data: bytes) -> ModelHeader:
     header = ModelHeader()
     view = memoryview(data)
     for number, value in _fields(view):
@@ -86,6 +98,151 @@ def read_header(data: bytes) -> ModelHeader:
                     _scan_node(v, header.external_data)
             header.external_outside_main |= len(header.external_data) > count
     return header
+
+
+# The subset of onnx.proto the scan reads (field numbers as above); strings as bytes, decoded here.
+_SCAN_SCHEMA = {
+    "Model": [
+        ("ir_version", 1, "int64", False),
+        ("graph", 7, "Graph", False),
+        ("opset_import", 8, "Opset", True),
+        ("metadata_props", 14, "Entry", True),
+        ("functions", 25, "Function", True),
+    ],
+    "Opset": [("domain", 1, "bytes", False), ("version", 2, "int64", False)],
+    "Entry": [("key", 1, "bytes", False), ("value", 2, "bytes", False)],
+    "Graph": [
+        ("node", 1, "Node", True),
+        ("initializer", 5, "Tensor", True),
+        ("sparse_initializer", 15, "Sparse", True),
+    ],
+    "Node": [("attribute", 5, "Attribute", True)],
+    "Function": [("node", 7, "Node", True)],
+    "Attribute": [
+        ("t", 5, "Tensor", False),
+        ("g", 6, "Graph", False),
+        ("tensors", 10, "Tensor", True),
+        ("graphs", 11, "Graph", True),
+        ("sparse_tensor", 22, "Sparse", False),
+        ("sparse_tensors", 23, "Sparse", True),
+    ],
+    "Tensor": [("name", 8, "bytes", False), ("external_data", 13, "Entry", True)],
+    "Sparse": [("values", 1, "Tensor", False), ("indices", 2, "Tensor", False)],
+}
+_SCAN_CLASSES: dict[str, Any] | None = None
+
+
+def _scan_classes() -> dict[str, Any] | None:
+    """Message classes for _SCAN_SCHEMA, built once; None where protobuf is unavailable."""
+    global _SCAN_CLASSES
+    if _SCAN_CLASSES is not None:
+        return _SCAN_CLASSES
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    except ImportError:  # pragma: no cover - onnxruntime depends on protobuf
+        return None
+    proto = descriptor_pb2.FileDescriptorProto(name="hybridonnx_scan.proto", package="hybridonnx_scan")
+    types = descriptor_pb2.FieldDescriptorProto
+    for message, fields in _SCAN_SCHEMA.items():
+        spec = proto.message_type.add(name=message)
+        for name, number, kind, repeated in fields:
+            entry = spec.field.add(name=name, number=number)
+            entry.label = types.LABEL_REPEATED if repeated else types.LABEL_OPTIONAL
+            if kind == "int64":
+                entry.type = types.TYPE_INT64
+            elif kind == "bytes":
+                entry.type = types.TYPE_BYTES
+            else:
+                entry.type, entry.type_name = types.TYPE_MESSAGE, f".hybridonnx_scan.{kind}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    _SCAN_CLASSES = {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"hybridonnx_scan.{name}"))
+        for name in _SCAN_SCHEMA
+    }
+    return _SCAN_CLASSES
+
+
+def _read_header_with_protobuf(data: bytes) -> ModelHeader | None:
+    """read_header through protobuf's parser; None when it refuses the bytes (the walk explains)."""
+    classes = _scan_classes()
+    if classes is None:
+        return None
+    model = classes["Model"]()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # DecodeError, or nesting past protobuf's own recursion limit
+        return None
+    header = ModelHeader(ir_version=int(model.ir_version))
+    try:
+        for opset in model.opset_import:
+            header.opsets[opset.domain.decode("utf-8", "replace") or "ai.onnx"] = int(opset.version)
+        if model.HasField("graph"):
+            main: list[tuple[str, str]] = []
+            _walk_graph(model.graph, header.external_data, 0, main)
+            header.external_outside_main |= bool(header.external_data)
+            header.external_data.extend(main)
+        for entry in model.metadata_props:
+            if entry.HasField("key"):
+                header.metadata[entry.key.decode("utf-8", "replace")] = entry.value.decode("utf-8", "replace")
+        count = len(header.external_data)
+        for function in model.functions:
+            for node in function.node:
+                _walk_node(node, header.external_data, 0)
+        header.external_outside_main |= len(header.external_data) > count
+    except ProtoError as exc:
+        if "nested deeper" in str(exc):
+            raise
+        return None
+    return header
+
+
+def _walk_graph(
+    graph: Any, found: list[tuple[str, str]], depth: int, main: list[tuple[str, str]] | None
+) -> None:
+    if depth > MAX_GRAPH_DEPTH:
+        raise ProtoError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels")
+    for tensor in graph.initializer:
+        _walk_tensor(tensor, found if main is None else main)
+    for sparse in graph.sparse_initializer:
+        _walk_sparse(sparse, found)
+    for node in graph.node:
+        _walk_node(node, found, depth)
+
+
+def _walk_node(node: Any, found: list[tuple[str, str]], depth: int) -> None:
+    for attribute in node.attribute:
+        if attribute.HasField("t"):
+            _walk_tensor(attribute.t, found)
+        for tensor in attribute.tensors:
+            _walk_tensor(tensor, found)
+        if attribute.HasField("g"):
+            _walk_graph(attribute.g, found, depth + 1, None)
+        for graph in attribute.graphs:
+            _walk_graph(graph, found, depth + 1, None)
+        if attribute.HasField("sparse_tensor"):
+            _walk_sparse(attribute.sparse_tensor, found)
+        for sparse in attribute.sparse_tensors:
+            _walk_sparse(sparse, found)
+
+
+def _walk_sparse(sparse: Any, found: list[tuple[str, str]]) -> None:
+    for part in ("values", "indices"):
+        if sparse.HasField(part):
+            _walk_tensor(getattr(sparse, part), found)
+
+
+def _walk_tensor(tensor: Any, found: list[tuple[str, str]]) -> None:
+    name = tensor.name.decode("utf-8", "replace")
+    for entry in tensor.external_data:
+        if not entry.HasField("key"):
+            continue
+        try:
+            key, value = entry.key.decode("utf-8"), entry.value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtoError("an external-data entry is not UTF-8 text") from None
+        if key == "location":
+            found.append((name, value))
 
 
 def metadata_entry(entry: memoryview) -> tuple[str | None, str]:
