@@ -10,6 +10,8 @@ never overwritten by them later.
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from exporter.convert import boosters, extend, skorch_heads, target
@@ -26,27 +28,40 @@ from exporter.registry import (
 )
 
 _builtin_loaded = False
+# Third-party estimator libraries and how their classes are registered. Importing one costs up to
+# seconds (skorch imports torch); a pipeline holding one of its estimators has imported it already
+# (to unpickle it, or to build it), so each is registered once it is in sys.modules.
+_LIBRARIES: dict[str, Callable[[Registry], None]] = {
+    "skorch": skorch_heads.register,
+    "lightgbm": lambda r: boosters.register(r, only="lightgbm"),
+    "xgboost": lambda r: boosters.register(r, only="xgboost"),
+    "catboost": lambda r: boosters.register(r, only="catboost"),
+}
+_libraries_loaded: set[str] = set()
 
 
-def load_builtin() -> Registry:
-    """Register the built-in converters once: the sklearn types we test and skorch's nets.
+def load_builtin(everything: bool = False) -> Registry:
+    """Register the built-in converters: the sklearn types we test (once), and skorch's nets and
+    the boosters of each library already imported (``everything``: of each installed one, as the
+    support matrix needs).
 
     Other types skl2onnx converts still export (``plan`` falls back to skl2onnx's own table) but
     are reported as untested: only the types here have a parity case.
     """
     global _builtin_loaded
-    if _builtin_loaded:
-        return registry
-    extend.install()
-    target.install()
-    for path in SUPPORTED_SKLEARN:
-        module, name = path.rsplit(".", 1)
-        cls = getattr(importlib.import_module(module), name)
-        if cls not in registry:
-            registry.register(cls, SKLEARN)
-    skorch_heads.register(registry)
-    boosters.register(registry)
-    _builtin_loaded = True
+    if not _builtin_loaded:
+        extend.install()
+        target.install()
+        for path in SUPPORTED_SKLEARN:
+            module, name = path.rsplit(".", 1)
+            cls = getattr(importlib.import_module(module), name)
+            if cls not in registry:
+                registry.register(cls, SKLEARN)
+        _builtin_loaded = True
+    for library, register in _LIBRARIES.items():
+        if library not in _libraries_loaded and (everything or library in sys.modules):
+            register(registry)
+            _libraries_loaded.add(library)
     return registry
 
 
@@ -88,7 +103,7 @@ def register_function(func: Any, builder: extend.FunctionBuilder, *, replace: bo
 
 def supported_steps() -> list[tuple[str, str]]:
     """(class path, converter) pairs, for the README's support list and error messages."""
-    load_builtin()
+    load_builtin(everything=True)
     return [
         (public_name(cls), "skl2onnx" if entry is SKLEARN else "torch") for cls, entry in registry.items()
     ]

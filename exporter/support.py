@@ -77,7 +77,7 @@ NOTES = {
 
 def support_matrix() -> str:
     rows = ["| step | converted by | notes |", "|---|---|---|"]
-    for cls, entry in load_builtin().items():
+    for cls, entry in load_builtin(everything=True).items():
         kind = "skl2onnx" if entry is SKLEARN else "torch.onnx (dynamo) + head"
         rows.append(f"| `{public_name(cls)}` | {kind} | {NOTES.get(cls.__name__, '')} |")
     rows.append(

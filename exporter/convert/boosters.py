@@ -84,11 +84,14 @@ BOOSTERS = (
 _REGISTERED: set[type] = set()
 
 
-def register(registry: Registry) -> None:
-    """Register the booster classes of the libraries installed here (idempotent)."""
+def register(registry: Registry, only: str | None = None) -> None:
+    """Register the booster classes of the libraries installed here (idempotent); ``only``: of
+    that library alone."""
     from exporter.registry import SKLEARN  # late: schema.py asks the predicates below, no registry
 
     for booster in BOOSTERS:
+        if only is not None and booster.library != only:
+            continue
         if importlib.util.find_spec(booster.library) is None:
             continue  # a pipeline holding it could not have been unpickled here anyway
         cls = getattr(importlib.import_module(booster.module), booster.name)
