@@ -12,7 +12,6 @@ when the session can bind them (IO binding), and are copied to the host otherwis
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
@@ -20,13 +19,25 @@ from typing import Any
 
 import numpy as np
 
+from runtime._columns import (  # noqa: F401 - SMALL_FRAME is read from here too
+    _NUMERIC,
+    SMALL_FRAME,
+    _all_finite,
+    _arrow_columns,
+    _column_names,
+    _fast_column_feeds,
+    _is_arrow_table,
+    _listed,
+    _normalized,
+    _refuse_unseen,
+    _short,
+    cast_checked,
+)
 from runtime.errors import InvalidInputError
+from runtime.tensors import count_tensor_rows, tensor_feeds
 
-# ONNX tensor element types the runtime knows how to feed, by the names the exporter writes.
-_NUMERIC = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32}
 _STRING = "string"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_SHOWN = 5  # values named in a message; more are counted, not listed
 _NORMALIZE = ("lower",)
 
 
@@ -107,6 +118,10 @@ class InputSpec:
     inf_columns: tuple[int, ...] | None = None
     categories: tuple[KnownValues, ...] = ()
     normalize: str | None = None
+    # Tensor inputs (layout "tensor", runtime/tensors.py): the dims after the batch axis (None: any
+    # length), and for integer ids the range an embedding accepts ([low, high)).
+    shape: tuple[int | None, ...] | None = None
+    id_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.normalize is not None and self.normalize not in _NORMALIZE:
@@ -146,6 +161,10 @@ class InputSpec:
             doc["categories"] = [k.to_dict() for k in self.categories]
         if self.normalize is not None:
             doc["normalize"] = self.normalize
+        if self.shape is not None:
+            doc["shape"] = list(self.shape)
+        if self.id_range is not None:
+            doc["id_range"] = list(self.id_range)
         return doc
 
     @classmethod
@@ -162,6 +181,10 @@ class InputSpec:
             tuple(int(j) for j in inf_columns) if inf_columns is not None else None,
             tuple(KnownValues.from_dict(k) for k in doc.get("categories") or ()),
             doc.get("normalize"),
+            tuple(None if d is None else int(d) for d in doc["shape"])
+            if doc.get("shape") is not None
+            else None,
+            (int(doc["id_range"][0]), int(doc["id_range"][1])) if doc.get("id_range") is not None else None,
         )
 
 
@@ -173,6 +196,8 @@ class Schema:
     ``layout="columns"``: one input per DataFrame column, named after it (a model trained on a
     DataFrame); ``feature_names`` gives their order for positional input.
     ``layout="text"``: one input of documents.
+    ``layout="tensor"``: one input per tensor the first torch module takes (images, token ids,
+    several named inputs), each with its dtype and trailing ``shape`` (runtime/tensors.py).
     """
 
     layout: str
@@ -239,9 +264,24 @@ def prepare_feeds(X: Any, schema: Schema, *, keep_device: bool = False) -> tuple
 
     ``keep_device``: leave a CUDA tensor on its device (the session binds it in place).
     """
+    if schema.layout == "tensor":  # images, token ids, named inputs: checked by their shapes
+        return tensor_feeds(X, schema.inputs)  # type: ignore[return-value]
     fast = _fast_matrix_feed(X, schema)
     if fast is not None:
         return fast
+    if schema.layout == "columns":  # DataFrames and dicts of columns at dict speed (see below)
+        fast = _fast_column_feeds(X, schema)
+        if fast is not None:
+            return fast
+    return _full_feeds(X, schema, keep_device)
+
+
+def _full_feeds(X: Any, schema: Schema, keep_device: bool) -> tuple[dict[str, Feed], int]:
+    """Every check, with the message that names the problem: what the fast paths fall back to."""
+    if _is_arrow_table(X):  # the full path reads it as a dict of NumPy columns
+        X = _arrow_columns(X)
+        if schema.layout == "text" and len(X) == 1:
+            X = next(iter(X.values()))
     _refuse_unreadable(X, schema)
     if _is_tensor(X):
         X = _readable_tensor(X)
@@ -282,6 +322,8 @@ def count_rows(X: Any, schema: Schema) -> int | None:
 
 
 def _count_rows(X: Any, schema: Schema) -> int | None:
+    if schema.layout == "tensor":
+        return count_tensor_rows(X, schema.inputs)
     table = schema.layout != "text"  # a matrix or columns model takes 2-D rows; a text one a list
     if isinstance(X, np.ndarray) or _is_tensor(X):
         shape = tuple(X.shape)
@@ -426,28 +468,11 @@ def _only_nan_where_imputed(X: np.ndarray, spec: InputSpec) -> bool:
     return spec.allow_nan and spec.nan_columns is None and not np.isinf(X).any()
 
 
-_ZEROS: dict[tuple[int, str], np.ndarray] = {}
 # 0 x inf in the test below makes numpy warn "invalid value"; the runtime raises its own clear
 # error right after, so the warning is noise. Scoped to this module's own calls. Likewise a cast
 # to float32 that overflows to inf: _refuse_non_finite names the value right after.
 warnings.filterwarnings("ignore", "invalid value encountered in dot", RuntimeWarning, r"runtime\.inputs")
 warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning, r"runtime\.inputs")
-
-
-def _all_finite(X: np.ndarray) -> bool:
-    """A cheap finiteness test: the dot product with zeros is 0 when every value is finite and NaN
-    otherwise (0 x NaN and 0 x inf are NaN), and it cannot overflow. 0.7 µs for one row of 50
-    values where numpy's isfinite().all() costs 2.6 µs; large arrays use isfinite directly."""
-    flat = X.ravel()
-    if flat.size > 65536:
-        return bool(np.isfinite(flat).all())
-    key = (flat.size, flat.dtype.str)
-    zeros = _ZEROS.get(key)
-    if zeros is None:
-        if len(_ZEROS) > 32:
-            _ZEROS.clear()
-        zeros = _ZEROS[key] = np.zeros(flat.size, dtype=flat.dtype)
-    return math.isfinite(flat.dot(zeros))
 
 
 def _text_feed(X: Any, spec: InputSpec) -> np.ndarray:
@@ -467,16 +492,6 @@ def _text_feed(X: Any, spec: InputSpec) -> np.ndarray:
             "(replace missing texts with '')"
         )
     return _normalized(docs, spec).reshape(-1, 1)
-
-
-def _normalized(texts: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Python's str.lower(), as sklearn's vectorizers apply it (final sigma, dotted I): a new array,
-    the caller's is never changed."""
-    if spec.normalize != "lower":
-        return texts
-    out = np.empty(texts.shape, dtype=object)
-    out.ravel()[:] = [t.lower() for t in texts.ravel().tolist()]
-    return out
 
 
 def _device_feed(X: Any, spec: InputSpec) -> dict[str, Feed]:
@@ -511,7 +526,6 @@ def _is_dataframe(X: Any) -> bool:
     return hasattr(X, "columns") and hasattr(X, "__getitem__") and not isinstance(X, np.ndarray)
 
 
-SMALL_FRAME = 64  # rows: up to this, a DataFrame is converted in one go (see _as_columns)
 _BLOCK_SAFE = ("str", "string", "category", "object")  # extension dtypes whose NA stays nan/None
 
 
@@ -625,8 +639,8 @@ def _cast(array: np.ndarray, spec: InputSpec, where: str | list[str] | None) -> 
         )
     if array.dtype.kind == "O":  # e.g. a pandas object column of numbers (or None)
         array = _object_numbers(array, spec, where)
-    out = np.ascontiguousarray(array, dtype=target)
-    if out.dtype.kind == "f" and out.size and not spec.takes_any_number and not _all_finite(out):
+    out, finite = cast_checked(array, target, not spec.takes_any_number)  # one pass, not two
+    if not finite:
         _refuse_non_finite(array, out, spec, where)
     if spec.categories:
         _refuse_unseen(array, spec, where)
@@ -686,14 +700,6 @@ def _too_big_for_float(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return False
-
-
-def _short(value: Any) -> str:
-    """A value for a message: 10**400 as 100000000000...(401 digits), long texts cut."""
-    text = repr(value)
-    if len(text) <= 24:
-        return text
-    return f"{text[:12]}...({len(text)} digits)" if isinstance(value, int) else f"{text[:20]}...'"
 
 
 def _limit(spec: InputSpec) -> float:
@@ -761,58 +767,6 @@ def _refuse_columns(
             f"{_column_names(bad, where)} holds NaN or infinite values and this model has no "
             f"imputer for them{imputed}; fill or drop those rows first"
         )
-
-
-def _refuse_unseen(values: np.ndarray, spec: InputSpec, where: Any) -> None:
-    """Values an encoder never saw at fit, in columns where native sklearn would not answer as the
-    graph does (see KnownValues)."""
-    for known in spec.categories:
-        column = values if values.ndim == 1 else values[:, known.column]
-        if known.numeric:
-            numbers = np.asarray(column, dtype=np.float64)
-            if numbers.size <= SMALL_FRAME:
-                floats = known._floats  # v == v: NaN is not unseen (the NaN rules judge it)
-                unseen = np.array([v for v in numbers.ravel().tolist() if v not in floats and v == v])
-            else:
-                unseen = numbers[~np.isin(numbers, known._lookup) & ~np.isnan(numbers)]
-            if unseen.size and (known.truncated or known.cast):  # only those the graph reads as known
-                graph_dtype = _NUMERIC.get(spec.dtype, np.float64)
-                seen_as = unseen.astype(graph_dtype)  # what the graph's input holds (float32)
-                seen_as = np.trunc(seen_as) if known.truncated else seen_as  # its int64 cast
-                unseen = unseen[np.isin(seen_as, known._lookup.astype(graph_dtype))]
-            found = list(dict.fromkeys(unseen.tolist()))
-        else:
-            values_here = column.tolist()
-            unseen_set = set(values_here).difference(known._lookup)  # in C; ordered below if any
-            found = list(dict.fromkeys(v for v in values_here if v in unseen_set)) if unseen_set else []
-        if found:
-            graph = (
-                "; the exported graph would drop the fraction and read a known one"
-                if known.truncated
-                else f"; the exported graph would read them as {spec.dtype}, a known one"
-                if known.cast
-                else ""
-            )
-            raise InvalidInputError(
-                f"{_column_names([known.column], where)} holds value(s) {_listed(found)} the model "
-                f"never saw at fit ({known.reason}{graph}); known: {_listed(list(known.values))}"
-            )
-
-
-def _listed(values: list[Any], limit: int = _SHOWN * 2) -> str:
-    """A list for a message, cut after ``limit`` values: [a, b, c, ... (40 in all)]."""
-    shown = [_short(v) for v in values[:limit]]
-    more = f", ... ({len(values)} in all)" if len(values) > limit else ""
-    return "[" + ", ".join(shown) + more + "]"
-
-
-def _column_names(columns: list[int], where: str | list[str] | None) -> str:
-    """'column 'age'', 'feature 3', 'column a, b' (named matrix features); at most _SHOWN named."""
-    if isinstance(where, str):
-        return f"column {where!r}"
-    names = [str(where[j]) if where else f"feature {j}" for j in columns[:_SHOWN]]
-    more = f" (and {len(columns) - _SHOWN} more)" if len(columns) > _SHOWN else ""
-    return ("column " if where else "") + ", ".join(names) + more
 
 
 def _describe(array: np.ndarray, where: str | list[str] | None) -> str:

@@ -17,17 +17,18 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from runtime import integrity
+from runtime import _parallel, integrity
 from runtime import providers as _providers
 from runtime._proto import ModelHeader, ProtoError, graph_sha256, is_ort_format, read_header
 from runtime.compat import installed_too_old, parse_version
-from runtime.contract import FORMATS, LABEL_INDEX, METADATA_KEY, ORT_TYPES, TASKS
+from runtime.contract import FORMATS, LABEL_INDEX, METADATA_KEY, ORT_TYPES
 from runtime.errors import (
     InvalidInputError,
     InvalidOptionError,
@@ -35,7 +36,16 @@ from runtime.errors import (
     ModelLoadError,
     UnsupportedMethodError,
 )
-from runtime.inputs import DeviceArray, Feed, InputSpec, Schema, _all_finite, prepare_feeds
+from runtime.inputs import (
+    DeviceArray,
+    Feed,
+    InputSpec,
+    Schema,
+    _all_finite,
+    _fast_column_feeds,
+    prepare_feeds,
+)
+from runtime.metadata import Metadata, MetadataError
 
 # Incremented in every forked child: a session made under another value belongs to the parent.
 # Cheaper than os.getpid() (a system call) on the hot path.
@@ -299,37 +309,21 @@ def parse_metadata(text: str, source: str) -> dict[str, Any]:
 
 
 def check_metadata(meta: Any, source: str) -> dict[str, Any]:
-    """The exporter's metadata document, checked now: a malformed one is refused at load instead
-    of failing (or answering wrongly) on a later call."""
+    """The exporter's metadata document, checked now (``Metadata.from_dict``: its format first): a
+    malformed one is refused at load instead of failing (or answering wrongly) on a later call."""
     if isinstance(meta, _NotJSON):
         raise ModelLoadError(
             f"{source}: the model's {METADATA_KEY!r} metadata is not valid JSON; export it again"
         )
-    if not isinstance(meta, dict):
-        raise ModelLoadError(f"{source}: the model's {METADATA_KEY!r} metadata is not a JSON object")
-    fmt = meta.get("format")
-    if fmt not in FORMATS:
-        raise ModelLoadError(
-            f"{source}: metadata format {fmt!r} is not one this runtime reads ({sorted(FORMATS)}); "
-            "upgrade hybridonnx"
-        )
     try:
-        Schema.from_metadata(meta)
-        outputs = meta.get("outputs", {})
-        for name, spec in outputs.items():
-            np.dtype(spec["native_dtype"])
-            if not isinstance(name, str) or not isinstance(spec["shape"], list):
-                raise TypeError(name)
-        if meta.get("task") not in TASKS:
-            raise ValueError(meta.get("task"))
-        if meta["task"] == "classifier":
-            restore_dtype(np.asarray(meta["classes"], dtype=object), meta["classes_dtype"])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        Metadata.from_dict(meta)
+    except MetadataError as exc:
+        if str(exc).startswith("format"):  # a newer exporter's document: the runtime is too old
+            raise ModelLoadError(f"{source}: metadata {exc}") from None
         raise ModelLoadError(
-            f"{source}: the model's {METADATA_KEY!r} metadata is malformed ({type(exc).__name__}: "
-            f"{exc}); export it again"
+            f"{source}: the model's {METADATA_KEY!r} metadata is {exc}; export it again"
         ) from None
-    return meta
+    return dict(meta)
 
 
 @dataclass(frozen=True)
@@ -386,6 +380,7 @@ class Model:
         self._native: dict[str, np.dtype] | None = None
         self._lookup: np.ndarray | bool | None = None  # see _label_lookup
         self._facts_cache: _SessionFacts | None = None
+        self._splitter: _parallel.RowSplitter | None = None  # large batches: rows across threads?
         _LIVE.add(self)
         self._fast: dict[str, Callable[[Any], np.ndarray | None]] = {}
 
@@ -436,12 +431,24 @@ class Model:
             string_outputs=frozenset(o.name for o in outputs if o.type == "tensor(string)"),
             on_gpu=active[0] in _providers.CUDA_PROVIDERS,  # device memory we can bind
         )
+        if self._splitter is None:  # kept across fork: the measurement still holds in the child
+            cpu = not self._facts_cache.on_gpu and self._io_binding != "always"
+            parts = (self._threads or os.cpu_count() or 1) if cpu else 1  # threads=1: a cap, kept
+            self._splitter = _parallel.RowSplitter(parts)
         return sess
 
     @property
     def providers(self) -> list[str]:
         """Execution providers active in the session (may differ from what was asked)."""
         return list(self._session().get_providers())
+
+    @property
+    def parallel_batches(self) -> str:
+        """Whether batches of ``runtime._parallel.MIN_ROWS``+ rows are split across threads over the
+        session (measured on this model's first large calls, see runtime/_parallel.py)."""
+        self._session()
+        assert self._splitter is not None
+        return self._splitter.describe()
 
     @property
     def precision(self) -> str:
@@ -591,14 +598,18 @@ class Model:
         session. It returns None whenever anything differs (or fails), and the general path, with
         its full checks and precise errors, takes over. Rebuilt after fork or close."""
         sess, facts, fast_spec = self._session(), self._facts, self.schema.fast
-        if fast_spec is None or facts.on_gpu or self._io_binding == "always":
+        if facts.on_gpu or self._io_binding == "always":
             return None
+        if fast_spec is None:
+            return self._make_fast_columns(name) if self.schema.layout == "columns" else None
         in_name, dtype, width, allow_nan = fast_spec
         native = self._native_dtypes.get(name)
         lookup = self._label_lookup if name == "label" else None  # string classes: index, mapped
         wanted = [LABEL_INDEX if lookup is not None else name]
         run, ndarray, all_finite = sess.run, np.ndarray, _finite_check(width, dtype)
         process, generation = _PROCESS, _PROCESS[0]
+        split, min_rows = self._splitter, _parallel.MIN_ROWS
+        assert split is not None
 
         # Deliberately the same checks as inputs._fast_matrix_feed, inlined: calling it here (with
         # its dict and tuple) doubled the one-row overhead (measured 2-3 µs → 5-8 µs).
@@ -613,7 +624,39 @@ class Model:
             if not allow_nan and not all_finite(X):  # NaN/inf: the full check names the column
                 return None
             try:
-                value = run(wanted, {in_name: X})[0]
+                if shape[0] < min_rows:
+                    value = run(wanted, {in_name: X})[0]
+                else:
+                    value = split.run(run, wanted, {in_name: X})[0]
+            except Exception:
+                return None
+            if lookup is not None:
+                return lookup[value]
+            return value if native is None or value.dtype == native else value.astype(native)
+
+        self._fast[name] = fast
+        return fast
+
+    def _make_fast_columns(self, name: str) -> Callable[[Any], np.ndarray | None]:
+        """The hot path of a DataFrame-trained model: a DataFrame (pandas, polars, Arrow) or a dict
+        of columns whose values pass every check as they are (inputs._fast_column_feeds); anything
+        else returns None, for the general path."""
+        schema, native = self.schema, self._native_dtypes.get(name)
+        lookup = self._label_lookup if name == "label" else None
+        wanted = [LABEL_INDEX if lookup is not None else name]
+        run, process, generation = self._session().run, _PROCESS, _PROCESS[0]
+        split, min_rows = self._splitter, _parallel.MIN_ROWS
+        assert split is not None
+
+        def fast(X: Any) -> np.ndarray | None:
+            if process[0] != generation:
+                return None
+            got = _fast_column_feeds(X, schema)
+            if got is None:
+                return None
+            try:
+                feeds, n_rows = got
+                value = (run if n_rows < min_rows else partial(split.run, run))(wanted, feeds)[0]
             except Exception:
                 return None
             if lookup is not None:
@@ -684,7 +727,7 @@ class Model:
     ) -> dict[str, np.ndarray]:
         try:
             if self._io_binding == "never" or not self._wants_binding(feeds):
-                return dict(zip(names, sess.run(names, feeds), strict=True))
+                return dict(zip(names, self._host_run(sess, names, feeds), strict=True))
             if self._has_strings(feeds, names):
                 # onnxruntime (1.32) crashes when a string tensor is bound: run those on host data.
                 host = {k: (_to_host(v) if isinstance(v, DeviceArray) else v) for k, v in feeds.items()}
@@ -694,6 +737,15 @@ class Model:
             raise InvalidInputError(
                 f"onnxruntime could not run the model on this input: {_first_line(exc)}"
             ) from None
+
+    def _host_run(self, sess: ort.InferenceSession, names: list[str], feeds: dict[str, Feed]) -> list[Any]:
+        """One run, or the rows split across threads where that was measured faster."""
+        split, n_rows = self._splitter, len(next(iter(feeds.values())))
+        if split is None or n_rows < _parallel.MIN_ROWS or split.decided == 1:
+            return sess.run(names, feeds)
+        if any(isinstance(f, DeviceArray) for f in feeds.values()):
+            return sess.run(names, feeds)
+        return split.run(sess.run, names, feeds)
 
     def _wants_binding(self, feeds: dict[str, Feed]) -> bool:
         if self._io_binding == "always":
