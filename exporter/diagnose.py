@@ -132,6 +132,16 @@ def _judge(piece: Piece, got: dict[str, np.ndarray], tolerance: tuple[float, flo
         value = np.asarray(got[name])
         want = np.asarray(want)
         if name == "label":
+            if value.size != want.size:  # a graph answering the wrong number of labels
+                shape = f"shape {value.shape}, native {want.shape}"
+                return StageReport(
+                    piece.label,
+                    False,
+                    float("inf"),
+                    float("inf"),
+                    f"labels shape {value.shape}",
+                    differs=shape,
+                )
             same = _labels_equal(value.reshape(want.shape), want)
             agreement = float(same.mean()) if same.size else 1.0
             passed &= bool(same.all())

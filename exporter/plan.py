@@ -22,7 +22,7 @@ from exporter.convert.torch import PREFERRED_MODULE_ATTRS
 from exporter.errors import NotFittedError, UnsupportedStepError
 from exporter.nodes import SKLEARN_NODE, TORCH_NODE, Node, Plan, Probed, native_errors
 from exporter.parity import native_outputs
-from exporter.registration import load_builtin
+from exporter.registration import load_builtin, user_converted_types
 from exporter.registry import SKLEARN, TorchAdapter, registry, torch_adapter
 from exporter.steps import class_path, flatten_steps, is_unfitted
 from runtime.inputs import Schema
@@ -30,8 +30,10 @@ from runtime.inputs import Schema
 Task = PipelineTask
 
 
-def classify_step(step: Any, position: int, name: str) -> Node:
-    """The node kind of one top-level step, or raise UnsupportedStepError / NotFittedError."""
+def classify_step(step: Any, position: int, name: str, others_fitted: bool = False) -> Node:
+    """The node kind of one top-level step, or raise UnsupportedStepError / NotFittedError.
+    ``others_fitted``: the pipeline's other steps are fitted, so a step that looks unfitted here
+    is stateless (it has no fitted attributes) and what it lacks is a converter."""
     load_builtin()
     steps = ((name, step),)
     entry = registry.lookup(type(step))
@@ -44,6 +46,12 @@ def classify_step(step: Any, position: int, name: str) -> Node:
         return Node(TORCH_NODE, steps, (position,), adapter)
     kind = class_path(step)
     _refuse_unconvertible_container(step, position, name, kind)
+    if type(step).__module__.split(".")[0] == "sklearn":  # sklearn's own type: no torch hint
+        raise UnsupportedStepError(
+            f"step {position} {name!r} ({kind}): skl2onnx has no converter for {type(step).__name__}; "
+            f"register one with exporter.register_sklearn_converter({type(step).__name__}, builder) "
+            "(README 'Extending') or replace the step"
+        )
     hint = (
         "a torch-backed step must hold its fitted torch.nn.Module in an attribute (e.g. model_) and "
         "have predict/transform; a custom sklearn step needs a converter: "
@@ -54,7 +62,7 @@ def classify_step(step: Any, position: int, name: str) -> Node:
         raise NotFittedError(
             f"step {position} {name!r} ({kind}) holds no fitted torch module: fit it before exporting"
         )
-    if is_unfitted(step):
+    if is_unfitted(step) and not others_fitted:
         raise NotFittedError(
             f"step {position} {name!r} ({kind}) is not fitted: fit it before exporting (a torch wrapper "
             "is recognised once it holds its fitted module)"
@@ -99,9 +107,11 @@ def make_nodes(estimator: Any) -> tuple[Node, ...]:
     steps = flatten_steps(estimator)
     if not steps:
         raise UnsupportedStepError("the pipeline has no steps to export (all are 'passthrough')")
+    fitted = [not is_unfitted(step) for _, step in steps]
     nodes: list[Node] = []
     for position, (name, step) in enumerate(steps):
-        node = classify_step(step, position, name)
+        others = any(f for k, f in enumerate(fitted) if k != position)
+        node = classify_step(step, position, name, others_fitted=others)
         if nodes and node.kind == nodes[-1].kind == "sklearn":
             nodes[-1] = nodes[-1].extended(node)  # consecutive sklearn steps convert together
         else:
@@ -112,11 +122,14 @@ def make_nodes(estimator: Any) -> tuple[Node, ...]:
 
 
 def _check_fitted(nodes: list[Node]) -> None:
+    """sklearn's own types must be fitted; a user's converted step (register_sklearn_converter or
+    skl2onnx's table) may be stateless, with no fitted attribute to tell: the user vouches."""
     for node in nodes:
         if node.kind != "sklearn":
             continue
         for (name, step), position in zip(node.steps, node.positions, strict=True):
-            if is_unfitted(step):
+            vouched = type(step) in user_converted_types() or registry.lookup(type(step)) is None
+            if not vouched and is_unfitted(step):
                 raise NotFittedError(
                     f"step {position} {name!r} ({type(step).__name__}) is not fitted: "
                     "fit the pipeline before exporting"

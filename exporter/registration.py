@@ -81,18 +81,29 @@ def register_wrapper(
     registry.register(cls, TorchAdapter(module=module, head=head), replace=replace)
 
 
+_USER_CONVERTED: set[type] = set()
+
+
 def register_sklearn_converter(cls: type, builder: extend.StepBuilder, *, replace: bool = False) -> None:
     """Let a custom sklearn-style transformer export: ``builder(X, opset, step)`` returns the ONNX
-    expression of ``step.transform(X)``. Its output width is measured on one row of zeros."""
+    expression of ``step.transform(X)``. Its output width is measured on one row of zeros. A
+    stateless step (no fitted attribute) is taken as fitted: the user vouches for it."""
     load_builtin()
     registry.register(cls, SKLEARN, replace=replace)
     extend.install_step_converter(cls, builder)
+    _USER_CONVERTED.add(cls)
+
+
+def user_converted_types() -> frozenset[type]:
+    """Types the user registered with register_sklearn_converter."""
+    return frozenset(_USER_CONVERTED)
 
 
 def unregister_sklearn_converter(cls: type) -> None:
     """Undo register_sklearn_converter (in our registry and in skl2onnx's type table)."""
     registry.unregister(cls)
     extend.remove_step_converter(cls)
+    _USER_CONVERTED.discard(cls)
 
 
 def register_function(func: Any, builder: extend.FunctionBuilder, *, replace: bool = False) -> None:

@@ -44,8 +44,11 @@ def infer_schema(estimator: Any, sample: Any = None, dtype: str = "float32") -> 
     tensors = tensor_schema(first, sample, dtype)
     if tensors is not None:
         return tensors
-    if is_text_vectorizer(first):
-        spec = InputSpec("X", "string", 1, allow_nan=False, allow_inf=False, normalize=_lowering(first))
+    vectorizers = text_vectorizers(first)
+    if vectorizers:  # raw documents in: a vectorizer first, or a container of text pipelines
+        lowering = {_lowering(v) for v in vectorizers}
+        normalize = lowering.pop() if len(lowering) == 1 else None  # one str.lower() for all, or none
+        spec = InputSpec("X", "string", 1, allow_nan=False, allow_inf=False, normalize=normalize)
         return Schema("text", (spec,))
     if _is_mapping(sample):  # a dict of columns is a DataFrame to sklearn's eyes (and ours)
         import pandas as pd
@@ -161,6 +164,23 @@ def _where(flags: list[bool]) -> tuple[int, ...] | None:
     return tuple(j for j, f in enumerate(flags) if f) if any(flags) and not all(flags) else None
 
 
+def text_vectorizers(step: Any) -> list[Any]:
+    """The vectorizers that read raw documents when ``step`` is given them: the step itself, the
+    first step of a Pipeline, every estimator of an ensemble (Voting, Stacking, OneVsRest,
+    Calibrated) over text pipelines. Empty when the step does not take documents."""
+    if is_text_vectorizer(step):
+        return [step]
+    if hasattr(step, "steps"):
+        first = next((s for _, s in step.steps if s is not None and s != "passthrough"), None)
+        return text_vectorizers(first) if first is not None else []
+    children = list(getattr(step, "estimators_", None) or [])
+    children += [c.estimator for c in getattr(step, "calibrated_classifiers_", None) or []]
+    if not children or not all(hasattr(c, "get_params") for c in children):
+        return []
+    found = [text_vectorizers(c) for c in children]
+    return [v for vs in found for v in vs] if all(found) else []
+
+
 def is_text_vectorizer(step: Any) -> bool:
     """TfidfVectorizer / CountVectorizer (and subclasses): the pipeline takes raw documents."""
     return hasattr(step, "vocabulary_") and hasattr(step, "build_analyzer")
@@ -196,7 +216,9 @@ def column_rules(estimator: Any, width: int) -> ColumnRules:
     indices = getattr(first, "_transformer_to_input_indices", None)
     if not hasattr(first, "transformers_") or indices is None:
         rules = ColumnRules(  # NaN: through scalers (which pass it) to an imputer, as natively
-            [_chain_handles_nan(steps)] * width, [_takes_inf(first)] * width, normalize=[None] * width
+            [_chain_handles_nan(steps, j) for j in range(width)],
+            [_takes_inf(first)] * width,
+            normalize=[None] * width,
         )
         _add_categories(rules, steps, [], list(range(width)))
         return rules
@@ -208,8 +230,15 @@ def column_rules(estimator: Any, width: int) -> ColumnRules:
             readers[j].append(transformer)
         if not isinstance(transformer, str):
             _add_categories(rules, _chain(transformer), later, columns)
+    positions = {  # column j is input position k of each branch that reads it
+        branch: {int(j): k for k, j in enumerate(indices.get(branch, []))}
+        for branch, _, _ in first.transformers_
+    }
     for j, branches in enumerate(readers):
-        rules.nan[j] = all(_branch_handles_nan(t, later) for t in branches)
+        named = [b for b, t, _ in first.transformers_ if j in positions[b]]
+        rules.nan[j] = all(
+            _branch_handles_nan(t, later, positions[b][j]) for b, t in zip(named, branches, strict=True)
+        )
         rules.inf[j] = all(
             (isinstance(t, str) and t == "drop") or (_passes_through(t) and _starts_with_inf(later))
             for t in branches
@@ -234,15 +263,15 @@ def _passes_through(transformer: Any) -> bool:
     return type(transformer).__name__ == "FunctionTransformer" and transformer.func is None
 
 
-def _branch_handles_nan(transformer: Any, later: list[Any]) -> bool:
+def _branch_handles_nan(transformer: Any, later: list[Any], column: int | None = None) -> bool:
     if isinstance(transformer, str) and transformer == "drop":
         return True
     if _passes_through(transformer):
         return _chain_handles_nan(later)
-    return _handles_nan(transformer)
+    return _handles_nan(transformer, column)
 
 
-def _handles_nan(estimator: Any) -> bool:
+def _handles_nan(estimator: Any, column: int | None = None) -> bool:
     """Whether NaN reaching this estimator is dealt with natively: an imputer whose missing value is
     NaN, a model that takes NaN (HistGradientBoosting), a Pipeline that reaches one through steps
     that pass NaN along, a ColumnTransformer / FeatureUnion whose every branch deals with it.
@@ -254,15 +283,30 @@ def _handles_nan(estimator: Any) -> bool:
     if "Imputer" in name:
         missing = getattr(estimator, "missing_values", np.nan)
         return isinstance(missing, float) and bool(np.isnan(missing))
+    if name == "MissingIndicator":
+        return _indicator_takes_nan(estimator, column)
     if hasattr(estimator, "steps"):
-        return _chain_handles_nan(_chain(estimator))
+        return _chain_handles_nan(_chain(estimator), column)
     branches = getattr(estimator, "transformers_", None)
     if branches is not None:
         return all(_branch_handles_nan(t, []) for _, t, _ in branches)
     union = getattr(estimator, "transformer_list", None)
-    if union is not None:
-        return all(_branch_handles_nan(t, []) for _, t in union)
+    if union is not None:  # every branch reads every column
+        return all(_branch_handles_nan(t, [], column) for _, t in union)
     return False
+
+
+def _indicator_takes_nan(indicator: Any, column: int | None) -> bool:
+    """MissingIndicator(error_on_new=True) raises on NaN in a column that had none at fit; its
+    output holds no NaN (flags), so what comes after never sees one. ``column``: the position in
+    the indicator's input (None: every column)."""
+    missing = getattr(indicator, "missing_values", np.nan)
+    if not (isinstance(missing, float) and np.isnan(missing)):
+        return False
+    if indicator.features == "all" or not indicator.error_on_new:
+        return True
+    flagged = {int(j) for j in indicator.features_}
+    return column in flagged if column is not None else len(flagged) == indicator.n_features_in_
 
 
 # Steps that pass NaN through unchanged (sklearn lets it through them; so does their ONNX graph).
@@ -276,11 +320,12 @@ _NAN_TRANSPARENT = (
 )
 
 
-def _chain_handles_nan(steps: list[Any]) -> bool:
+def _chain_handles_nan(steps: list[Any], column: int | None = None) -> bool:
     """NaN entering a chain of steps is dealt with when it reaches a step that handles it through
-    steps that pass it along (a PCA before the imputer refuses it natively)."""
+    steps that pass it along (a PCA before the imputer refuses it natively). ``column``: NaN in
+    that input column only (the steps that pass it keep columns in place)."""
     for step in steps:
-        if _handles_nan(step):
+        if _handles_nan(step, column):
             return True
         if type(step).__name__ not in _NAN_TRANSPARENT and not _passes_through(step):
             return False
@@ -328,8 +373,8 @@ def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, str] | N
     Checked against native sklearn 1.9 / skl2onnx 1.20 (tests/runtime/test_refusals.py):
     OneHotEncoder "error" raises, the graph answered; "ignore" encodes zeros, as the graph does,
     except for a fraction in a numeric column (the graph casts it to int64: 2.5 is category 2);
-    "infrequent_if_exist"/"warn" count unseen values as infrequent, which the graph cannot (where
-    there are no infrequent categories they encode zeros, and are exported as "ignore").
+    "infrequent_if_exist"/"warn" count unseen values as infrequent, as our converter's graph does
+    (where there are no infrequent categories they encode zeros, and are exported as "ignore").
     OrdinalEncoder "error" raises, the graph answered -1 (an embedding then wraps to the last
     row); "use_encoded_value" matches, but unknown_value=nan raises later unless a step takes NaN,
     and a numeric column compares float32 values (2.0000001 is category 2 in the graph).
@@ -342,11 +387,7 @@ def _unknown_rule(encoder: Any, k: int, after: list[Any]) -> tuple[str, str] | N
         if handle == "error":
             return "OneHotEncoder handle_unknown='error' would raise", ""
         if handle in ("infrequent_if_exist", "warn") and has_infrequent_categories(encoder):
-            return (
-                f"OneHotEncoder handle_unknown={handle!r} would count them as infrequent, "
-                "which the exported graph cannot",
-                "",
-            )
+            return None  # our converter (convert/repairs.py) counts them as infrequent, as sklearn
         if numeric:
             return f"OneHotEncoder handle_unknown={handle!r} would encode them as all zeros", "truncated"
         return None
@@ -556,7 +597,7 @@ def synthesize_sample(estimator: Any, schema: Schema, n_rows: int = N_SYNTHETIC_
     """
     rng = np.random.default_rng(seed)
     if schema.layout == "text":  # documents made of the fitted vocabulary's words
-        vocabulary = sorted(flatten_steps(estimator)[0][1].vocabulary_)
+        vocabulary = sorted(text_vectorizers(flatten_steps(estimator)[0][1])[0].vocabulary_)
         words = [w for term in vocabulary for w in term.split(" ")] or ["text"]
         return np.array([" ".join(rng.choice(words, 8)) for _ in range(n_rows)], dtype=object)
     if schema.layout == "columns":

@@ -35,7 +35,7 @@ import exporter
 import runtime
 from exporter.check import check
 from exporter.errors import ExportError
-from runtime.errors import InvalidInputError, ModelRuntimeError
+from runtime.errors import ModelRuntimeError
 from tests.cases import documents
 
 PROJECT_ERRORS = (ExportError, ModelRuntimeError)
@@ -81,7 +81,7 @@ ODD = [
     Odd("bagging-svc-votes", "iris", lambda: BaggingClassifier(SVC(), n_estimators=3, random_state=0)),
     Odd("linear-svc-pipeline", "iris", lambda: make_pipeline(StandardScaler(), LinearSVC())),
     Odd(  # converts, but the runtime refuses the NaN it exists for (schema: lead)
-        "missing-indicator-alone", "blobs", lambda: MissingIndicator(features="all"), InvalidInputError
+        "missing-indicator-alone", "blobs", lambda: MissingIndicator(features="all")
     ),
     Odd("knn-distance", "diabetes", lambda: KNeighborsRegressor(weights="distance")),
     Odd(
@@ -104,7 +104,6 @@ ODD = [
             ],
             voting="soft",
         ),
-        ExportError,  # the input layout of a container over raw text (schema: lead)
     ),
     Odd(
         "imputer-indicator-nothing-missing",

@@ -147,3 +147,61 @@ def test_float64_with_an_imputer_is_refused_up_front() -> None:
     nested = TransformedTargetRegressor(regressor=pipe, transformer=StandardScaler()).fit(X, y)
     with pytest.raises(SampleError, match="dtype='float64' with SimpleImputer"):
         exporter.export(nested, sample=X[:20], dtype="float64")
+
+
+def test_missing_indicator_takes_nan_only_where_it_was_fitted_to() -> None:
+    """MissingIndicator(error_on_new=True) raises on NaN in a column that had none at fit: the
+    runtime takes NaN in the flagged columns and refuses it elsewhere, as sklearn does."""
+    from sklearn.impute import MissingIndicator, SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion
+
+    import runtime
+    from runtime.errors import InvalidInputError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    X[::7, 0] = np.nan  # only column 0 has missing values at fit
+    y = (rng.normal(size=80) > 0).astype(int)
+    pipe = make_pipeline(
+        FeatureUnion([("imp", SimpleImputer()), ("ind", MissingIndicator())]), LogisticRegression()
+    )
+    pipe.fit(X, y)
+    model = runtime.load(exporter.export(pipe, sample=X[:40]).model.SerializeToString())
+    row = np.array([[np.nan, 0.5, 0.5]])
+    np.testing.assert_allclose(model.predict_proba(row), pipe.predict_proba(row), atol=1e-5)
+    bad = np.array([[0.5, np.nan, 0.5]])
+    with pytest.raises(ValueError, match="have missing values in transform"):
+        pipe.predict(bad)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        model.predict(bad)
+
+
+def test_a_stateless_step_with_a_registered_converter_exports() -> None:
+    """No fitted attribute to tell it is fitted: the user who registered a converter vouches."""
+    from skl2onnx.algebra.onnx_ops import OnnxMul
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.linear_model import LogisticRegression
+
+    from exporter import registration
+
+    class Halver(TransformerMixin, BaseEstimator):
+        def fit(self, X: Any, y: Any = None) -> Any:
+            return self
+
+        def transform(self, X: Any) -> Any:
+            return np.asarray(X) / 2
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    pipe = make_pipeline(Halver(), LogisticRegression()).fit(X, X[:, 0] > 0)
+    with pytest.raises(
+        exporter.UnsupportedStepError, match=r"'halver' .*is not supported"
+    ):  # not "not fitted"
+        exporter.export(pipe, sample=X)
+    exporter.register_sklearn_converter(
+        Halver, lambda X, opset, step: OnnxMul(X, np.array([0.5], dtype=np.float32), op_version=opset)
+    )
+    try:
+        assert exporter.export(pipe, sample=X).report.passed
+    finally:
+        registration.unregister_sklearn_converter(Halver)

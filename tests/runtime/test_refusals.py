@@ -232,12 +232,8 @@ ENCODERS = [
     ("ohe-ignore", OneHotEncoder(handle_unknown="ignore"), "same"),
     ("ohe-infrequent-none", OneHotEncoder(handle_unknown="infrequent_if_exist"), "same"),
     ("ohe-warn", OneHotEncoder(handle_unknown="warn"), "same"),
-    (
-        "ohe-infrequent",
-        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20),
-        r"handle_unknown='infrequent_if_exist' would count them as infrequent, which the exported "
-        "graph cannot",
-    ),
+    # unseen values count as infrequent, as in sklearn (our converter: exporter/convert/repairs.py)
+    ("ohe-infrequent", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20), "same"),
     ("ord-error", OrdinalEncoder(), r"\(OrdinalEncoder handle_unknown='error' would raise\)"),
     ("ord-encoded", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), "same"),
     (
