@@ -43,9 +43,9 @@ from runtime import integrity
 from runtime._proto import graph_sha256
 from runtime.compat import Target, target_for
 from runtime.errors import InvalidOptionError
-from runtime.inputs import Schema
 from runtime.metadata import Metadata
 from runtime.parity import check_tolerances
+from runtime.schema import Schema
 from runtime.tensors import describe as describe_tensor
 from runtime.verify import recorded_rules
 

@@ -35,7 +35,7 @@ from exporter.errors import ExportError, SampleError, UnsupportedStepError
 from exporter.registry import SKLEARN, TorchAdapter, registry
 from exporter.steps import as_dense, n_rows, walk
 from runtime.contract import ELEM_NAMES, ELEM_TYPES, TASK_OUTPUTS
-from runtime.inputs import Schema
+from runtime.schema import Schema
 
 Inputs = list[tuple[str, str, int | None]]  # (name, dtype, width) per graph input of a part
 

@@ -25,7 +25,7 @@ from exporter.parity import native_outputs
 from exporter.registration import load_builtin, user_converted_types
 from exporter.registry import SKLEARN, TorchAdapter, registry, torch_adapter
 from exporter.steps import class_path, flatten_steps, is_unfitted
-from runtime.inputs import Schema
+from runtime.schema import Schema
 
 Task = PipelineTask
 

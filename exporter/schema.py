@@ -15,7 +15,7 @@ import numpy as np
 from exporter.convert.boosters import takes_inf, takes_missing
 from exporter.errors import SampleError
 from exporter.steps import descendants, flatten_steps, has_infrequent_categories, walk
-from runtime.inputs import InputSpec, KnownValues, Schema
+from runtime.schema import InputSpec, KnownValues, Schema
 
 N_SYNTHETIC_ROWS = 64
 

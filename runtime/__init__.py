@@ -21,9 +21,9 @@ from runtime.errors import (
     UnsupportedMethodError,
     VerificationError,
 )
-from runtime.inputs import InputSpec, Schema
 from runtime.model import Model, load
 from runtime.providers import ProviderFallbackWarning
+from runtime.schema import InputSpec, Schema
 
 __all__ = [
     "METADATA_KEY",

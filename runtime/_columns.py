@@ -15,17 +15,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from runtime.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from runtime.inputs import Feed, InputSpec, Schema
+from runtime.schema import _NUMERIC, InputSpec, Schema
 
 # ONNX tensor element types the runtime knows how to feed, by the names the exporter writes.
-_NUMERIC = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32}
 _SHOWN = 5  # values named in a message; more are counted, not listed
 SMALL_FRAME = 64  # rows: up to this, a DataFrame is converted in one go (see inputs._as_columns)
 
@@ -106,13 +103,13 @@ def _quick_plan(schema: Schema) -> tuple[_Quick, ...]:
     return plan
 
 
-def _fast_column_feeds(X: Any, schema: Schema) -> tuple[dict[str, Feed], int] | None:
+def _fast_column_feeds(X: Any, schema: Schema) -> tuple[dict[str, np.ndarray], int] | None:
     try:
         plan = _quick_plan(schema)
         sources = _column_sources(X, [q.name for q in plan])
         if sources is None:
             return None
-        feeds: dict[str, Feed] = {}
+        feeds: dict[str, np.ndarray] = {}
         cast: dict[tuple[int, np.dtype], tuple[np.ndarray, bool]] = {}  # one cast per pandas block
         n_rows = -1
         for quick, source in zip(plan, sources, strict=True):

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from runtime.inputs import Schema
 from runtime.model import Model
+from runtime.schema import Schema
 
 
 def synthetic_rows(schema: Schema, n_rows: int, golden: Any = None, seed: int = 0) -> Any:

@@ -34,7 +34,7 @@ import numpy as np
 
 from runtime.contract import METHODS, TASK_OUTPUTS
 from runtime.errors import InvalidInputError, InvalidOptionError
-from runtime.inputs import Schema
+from runtime.schema import Schema
 
 DEFAULT_BATCH_ROWS = 65_536  # rows read, predicted and written at a time by predict_chunks
 _NAME_MAX = 64  # characters: longer first-line cells of a text file are documents, not column names

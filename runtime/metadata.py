@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from runtime.contract import FORMAT, FORMATS, TASKS
-from runtime.inputs import Schema
+from runtime.schema import Schema
 
 
 class MetadataError(ValueError):

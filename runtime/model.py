@@ -39,13 +39,12 @@ from runtime.errors import (
 from runtime.inputs import (
     DeviceArray,
     Feed,
-    InputSpec,
-    Schema,
     _all_finite,
     _fast_column_feeds,
     prepare_feeds,
 )
 from runtime.metadata import Metadata, MetadataError
+from runtime.schema import InputSpec, Schema
 
 # Incremented in every forked child: a session made under another value belongs to the parent.
 # Cheaper than os.getpid() (a system call) on the hot path.

@@ -13,7 +13,7 @@ import pytest
 
 from runtime.datafiles import iter_rows, predict_chunks, read_rows, write_chunks, write_columns
 from runtime.errors import InvalidInputError, InvalidOptionError
-from runtime.inputs import InputSpec, Schema
+from runtime.schema import InputSpec, Schema
 from tests.runtime.test_cli import peak_growth
 
 MATRIX = Schema("matrix", (InputSpec("X", "float32", 3),))

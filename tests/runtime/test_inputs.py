@@ -241,7 +241,8 @@ def test_device_tensors_follow_the_same_value_rules() -> None:
     same code runs on CPU tensors here, which is what this checks without a GPU."""
     import torch
 
-    from runtime.inputs import InputSpec, _device_feed
+    from runtime.inputs import _device_feed
+    from runtime.schema import InputSpec
 
     spec = InputSpec("X", "float32", 3, allow_nan=False, nan_columns=(0,), allow_inf=False)
     rows = torch.tensor([[float("nan"), 1.0, 2.0]], dtype=torch.float64)

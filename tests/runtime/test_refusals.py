@@ -25,7 +25,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 import exporter
 import runtime
 from runtime import InvalidInputError
-from runtime.inputs import Schema, prepare_feeds
+from runtime.inputs import prepare_feeds
+from runtime.schema import Schema
 from tests.cases import CASES
 from tests.conftest import fitted
 
@@ -194,7 +195,7 @@ def test_metadata_written_before_the_per_column_rules_still_loads() -> None:
     with pytest.raises(InvalidInputError, match="feature 1 holds infinite values"):
         prepare_feeds(np.array([[0.0, -np.inf]]), old)
     assert Schema.from_metadata(old.to_dict()) == old
-    from runtime.inputs import InputSpec
+    from runtime.schema import InputSpec
 
     foreign = Schema("matrix", (InputSpec("X", "float32", 2, allow_nan=True),))
     assert np.isinf(prepare_feeds(np.array([[np.inf, 1.0]]), foreign)[0]["X"][0, 0])
