@@ -173,7 +173,8 @@ def text_vectorizers(step: Any) -> list[Any]:
     if hasattr(step, "steps"):
         first = next((s for _, s in step.steps if s is not None and s != "passthrough"), None)
         return text_vectorizers(first) if first is not None else []
-    children = list(getattr(step, "estimators_", None) or [])
+    estimators = getattr(step, "estimators_", None)  # a list, or an array of trees (GradientBoosting)
+    children = list(estimators) if isinstance(estimators, list) else []
     children += [c.estimator for c in getattr(step, "calibrated_classifiers_", None) or []]
     if not children or not all(hasattr(c, "get_params") for c in children):
         return []

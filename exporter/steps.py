@@ -91,7 +91,7 @@ def is_unfitted(step: Any) -> bool:
         check_is_fitted(step)
     except SkNotFitted:
         return True
-    except TypeError:  # not a BaseEstimator: nothing to tell
+    except Exception:  # not a BaseEstimator (TypeError, or AttributeError on __sklearn_tags__)
         return False
     return False
 
